@@ -110,7 +110,7 @@ def insert_attention(backbone: nn.Module, plan: list[PlacedAttention], spec: Mod
         if placed.placement == "block":
             insert_attention_in_blocks(backbone, lambda c, b=build, o=options: b(c, **o))
         elif placed.placement == "stage":
-            stages = spec.stages or placed.entry.default_stages or entry.stages
+            stages = spec.stages or _levels_at_strides(shapes, spec.image_size, placed.entry.default_strides) or entry.stages
             _check_levels(stages, len(shapes), spec)
             insert_attention_after_stages(backbone, lambda c, b=build, o=options: b(c, **o), stages, channels, placed.entry.name)
         elif placed.placement == "replace-last":
@@ -120,6 +120,12 @@ def insert_attention(backbone: nn.Module, plan: list[PlacedAttention], spec: Mod
             _check_levels(taps, len(shapes), spec)
             head = _TapHead(build([channels[i] for i in taps], tuple(shapes[taps[-1]][1:]), spec.num_classes, **options), taps)
     return head
+
+
+def _levels_at_strides(shapes: list[torch.Size], image_size: int, strides: tuple[int, ...] | None) -> tuple[int, ...]:
+    if not strides:
+        return ()
+    return tuple(i for i, shape in enumerate(shapes) if round(image_size / shape[-1]) in strides)
 
 
 def _check_levels(levels: tuple[int, ...], count: int, spec: ModelSpec) -> None:

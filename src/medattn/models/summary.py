@@ -60,5 +60,6 @@ def model_info(model: Classifier, *, macs: bool = True) -> dict:
         "attention_params": sum(p.numel() for n, p in model.named_parameters() if n in names),
         "macs": count_macs(model, spec.image_size) if macs else None,
         "pretrained": bool(spec.pretrained),
+        "weights_loaded": model.weights_report is not None,
     }
 

@@ -1,6 +1,7 @@
 """Attention mechanisms, one module per file, registered by name (see ``base``)."""
+# ruff: noqa: I001, F401 (import order is the registry's display order; imports register)
 
-from medattn.models.attention import cbam, eca, gc, local_attn, mldam, nonlocal_attn, se  # noqa: F401 (registers)
+from medattn.models.attention import se, cbam, gc, eca, nonlocal_attn, local_attn, mldam
 from medattn.models.attention.base import (
     AttentionEntry,
     AttentionLayer,

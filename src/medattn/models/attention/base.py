@@ -21,27 +21,27 @@ class AttentionEntry:
         build: callable building the module; its signature depends on ``placements``.
         placements: valid placements, the first is the default.
         reference: paper the implementation follows.
-        default_stages: feature levels used by ``stage`` placement when none are given; None
-            means every stage of the backbone.
+        default_strides: ``stage`` placement without explicit stages goes after the feature levels
+            whose output stride is in this tuple; None means after every stage of the backbone.
     """
 
     name: str
     build: Callable[..., nn.Module]
     placements: tuple[str, ...]
     reference: str
-    default_stages: tuple[int, ...] | None = None
+    default_strides: tuple[int, ...] | None = None
 
 
 _REGISTRY: dict[str, AttentionEntry] = {}
 
 
 def register_attention(
-    name: str, *, placements: tuple[str, ...], reference: str, default_stages: tuple[int, ...] | None = None
+    name: str, *, placements: tuple[str, ...], reference: str, default_strides: tuple[int, ...] | None = None
 ):
     """Class decorator adding an attention module to the registry under ``name``."""
 
     def wrap(cls):
-        _REGISTRY[name] = AttentionEntry(name, cls, placements, reference, default_stages)
+        _REGISTRY[name] = AttentionEntry(name, cls, placements, reference, default_strides)
         return cls
 
     return wrap

@@ -11,7 +11,7 @@ from medattn.models.layers import Add, reduced_channels
     "ga",
     placements=("stage",),
     reference="Wang et al. 2018, Non-local Neural Networks, CVPR; Piater et al. 2024",
-    default_stages=(1, 2),  # after ResNet stages 1-2 / EfficientNet blocks 2-3, as Wang et al. advise
+    default_strides=(4, 8),  # ResNet stages 1-2, EfficientNet blocks 2-3 (Wang et al.; seed 004)
 )
 class NonLocalAttention(AttentionLayer):
     """Embedded-Gaussian non-local block: ``x + BN(W softmax(theta(x)^T phi(x)) g(x))``.

@@ -1,0 +1,1 @@
+"""Data sources, synthetic benchmark, splits and transforms."""
