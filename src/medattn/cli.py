@@ -30,7 +30,9 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     data = catalog()
     table = Table("kind", "names", title="medattn model zoo")
     for kind, names in data.items():
-        table.add_row(kind, ", ".join(names) if isinstance(names, list) else ", ".join(names.keys()))
+        if kind != "valid":
+            table.add_row(kind, ", ".join(names))
+    table.caption = f"{len(data['valid'])} valid backbone x attention x placement combinations"
     _emit(data, as_json, table)
 
 
@@ -89,7 +91,9 @@ def demo(
     table = Table("attention", "params", "accuracy", "AUC-ROC", "sensitivity", "specificity", title="test set")
     for r in results:
         table.add_row(
-            r["attention"], f"{r['params']:,}", *(f"{r[k]:.3f}" for k in ("accuracy", "auc_roc", "sensitivity", "specificity"))
+            r["attention"],
+            f"{r['params']:,}",
+            *(f"{r[k]:.3f}" for k in ("accuracy", "auc_roc", "sensitivity", "specificity")),
         )
     _emit(results, as_json, table)
     if not as_json:
@@ -115,3 +119,9 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         print("medattn: aborted", file=sys.stderr)
         sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.exceptions.TyperException as exc:  # usage errors: unknown option, bad value
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        print(f"medattn: error: {message} (see medattn --help)", file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", 2))

@@ -51,7 +51,8 @@ def test_cbam_matches_timm():
     ref.channel.fc1.weight.data.copy_(state["channel.fc1.weight"])
     ref.channel.fc2.weight.data.copy_(state["channel.fc2.weight"])
     ref.spatial.conv.conv.weight.data.copy_(state["spatial.conv.weight"])
-    ref.spatial.conv.bn.load_state_dict({k.removeprefix("spatial.bn."): v for k, v in state.items() if "spatial.bn." in k})
+    bn_state = {k.removeprefix("spatial.bn."): v for k, v in state.items() if "spatial.bn." in k}
+    ref.spatial.conv.bn.load_state_dict(bn_state)
     x = torch.randn(2, 32, 6, 6)
     torch.testing.assert_close(ours(x), ref(x))
 

@@ -56,9 +56,13 @@ def get_backbone(name: str) -> BackboneEntry:
     return BACKBONES[choose("backbone", name, BACKBONES)]
 
 
-def create_timm_model(entry: BackboneEntry, image_size: int) -> nn.Module:
-    """The plain timm model (random weights, ImageNet head) whose names match published weights."""
-    kwargs = {"img_size": image_size, "dynamic_img_size": True} if entry.family == "vit" else {}
+def create_timm_model(entry: BackboneEntry) -> nn.Module:
+    """The plain timm model (random weights, ImageNet head) whose names match published weights.
+
+    ViTs keep their 224-px position embedding (so ImageNet weights fit) and interpolate it to the
+    actual patch grid at run time.
+    """
+    kwargs = {"dynamic_img_size": True} if entry.family == "vit" else {}
     return timm.create_model(entry.timm_name, pretrained=False, **kwargs)
 
 

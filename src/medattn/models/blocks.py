@@ -9,10 +9,10 @@ adopt the original submodules.
 from collections import OrderedDict
 
 import torch
-from torch import nn
 from timm.models._efficientnet_blocks import DepthwiseSeparableConv, InvertedResidual
 from timm.models._efficientnet_blocks import SqueezeExcite as TimmSqueezeExcite
 from timm.models.resnet import BasicBlock, Bottleneck
+from torch import nn
 
 from medattn.models.layers import Add, Multiply
 

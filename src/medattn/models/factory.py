@@ -73,7 +73,7 @@ def plan_attention(spec: ModelSpec, backbone: BackboneEntry) -> list[PlacedAtten
     if len(placements) != len(entries):
         raise ConfigError(f"--placement '{spec.placement}' must name one placement per mechanism of '{spec.attention}'")
     plan = []
-    for entry, placement in zip(entries, placements):
+    for entry, placement in zip(entries, placements, strict=True):
         valid = [p for p in entry.placements if p in backbone.placements]
         if placement is None and valid:
             placement = valid[0]
@@ -107,18 +107,24 @@ def insert_attention(backbone: nn.Module, plan: list[PlacedAttention], spec: Mod
     head = None
     for placed in plan:
         build, options = placed.entry.build, placed.options
+
+        def make(c: int, build=build, options=options) -> nn.Module:
+            return build(c, **options)
+
         if placed.placement == "block":
-            insert_attention_in_blocks(backbone, lambda c, b=build, o=options: b(c, **o))
+            insert_attention_in_blocks(backbone, make)
         elif placed.placement == "stage":
-            stages = spec.stages or _levels_at_strides(shapes, spec.image_size, placed.entry.default_strides) or entry.stages
+            default = _levels_at_strides(shapes, spec.image_size, placed.entry.default_strides)
+            stages = spec.stages or default or entry.stages
             _check_levels(stages, len(shapes), spec)
-            insert_attention_after_stages(backbone, lambda c, b=build, o=options: b(c, **o), stages, channels, placed.entry.name)
+            insert_attention_after_stages(backbone, make, stages, channels, placed.entry.name)
         elif placed.placement == "replace-last":
             replace_last_stage(backbone, placed.entry.name, entry.family == "efficientnet", options)
         else:
             taps = spec.stages or entry.taps
             _check_levels(taps, len(shapes), spec)
-            head = _TapHead(build([channels[i] for i in taps], tuple(shapes[taps[-1]][1:]), spec.num_classes, **options), taps)
+            grid = tuple(shapes[taps[-1]][1:])
+            head = _TapHead(build([channels[i] for i in taps], grid, spec.num_classes, **options), taps)
     return head
 
 
@@ -167,7 +173,7 @@ def create_model(spec: ModelSpec, *, load_weights: bool = True) -> Classifier:
         placement="+".join(p.placement for p in plan) or None,
         head=head_mechanisms[0] if head_mechanisms else spec.head,
     )
-    timm_model = create_timm_model(entry, spec.image_size)
+    timm_model = create_timm_model(entry)
     report = None
     if spec.pretrained and load_weights:
         path = find_weights(timm_model, spec.backbone, spec.weights)

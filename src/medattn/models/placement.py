@@ -3,7 +3,7 @@
 Every function edits a ``StagedCNN`` in place and returns the inserted modules.
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 

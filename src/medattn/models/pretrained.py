@@ -79,11 +79,12 @@ def load_backbone_weights(model: nn.Module, path: Path, backbone: str, head_modu
     bad = [k for k, v in required.items() if k not in state or state[k].shape != v.shape]
     if bad:
         key = bad[0]
-        why = "missing" if key not in state else f"shape {tuple(state[key].shape)}, expected {tuple(required[key].shape)}"
+        expected = tuple(required[key].shape)
+        why = "missing" if key not in state else f"shape {tuple(state[key].shape)}, expected {expected}"
         raise ConfigError(
             f"--weights {path}: does not fit {backbone}: {len(required) - len(bad)} of {len(required)} tensors "
             f"match (first problem: '{key}' {why})"
         )
     model.load_state_dict({k: state[k] for k in required}, strict=False)
-    ignored = sorted(set(state) - set(required))
+    ignored = sorted(k for k in set(state) - set(required) if not k.endswith("num_batches_tracked"))
     return {"file": str(path), "loaded_tensors": len(required), "ignored_keys": ignored}

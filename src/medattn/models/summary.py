@@ -62,4 +62,3 @@ def model_info(model: Classifier, *, macs: bool = True) -> dict:
         "pretrained": bool(spec.pretrained),
         "weights_loaded": model.weights_report is not None,
     }
-

@@ -1,7 +1,7 @@
 """Attention registry: every mechanism is registered by name with its placement rules."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from torch import nn
 

@@ -1,0 +1,3 @@
+from medattn.cli import main
+
+main()
