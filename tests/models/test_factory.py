@@ -86,6 +86,11 @@ def test_block_placement_puts_attention_before_every_residual_addition():
     model = build("resnet50", "se")
     units = [m for m in model.modules() if isinstance(m, ResidualUnit)]
     assert len(units) == 16 and all(type(u.attn).__name__ == "SqueezeExcite" for u in units)
+    assert model_info(model, macs=False)["attention_modules"] == 16
+
+
+def test_attention_modules_are_counted_once_even_when_nested():
+    assert model_info(build("resnet18", "ga+ela"), macs=False)["attention_modules"] == 2 + 4
 
 
 def test_stage_placement_uses_feature_levels_and_ga_defaults_to_strides_4_and_8():

@@ -4,6 +4,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from medattn.models.attention import AttentionLayer
 from medattn.models.factory import Classifier
 
 
@@ -39,6 +40,15 @@ def count_macs(model: nn.Module, image_size: int) -> int:
     return counter.get_total_flops() // 2
 
 
+def attention_modules(model: nn.Module) -> list[tuple[str, AttentionLayer]]:
+    """The outermost attention modules of a model, with their names."""
+    found = []
+    for name, module in model.named_modules():
+        if isinstance(module, AttentionLayer) and not any(name.startswith(outer + ".") for outer, _ in found):
+            found.append((name, module))
+    return found
+
+
 def model_info(model: Classifier, *, macs: bool = True) -> dict:
     """The facts ``medattn model-info`` reports about a built model."""
     spec = model.spec
@@ -58,6 +68,7 @@ def model_info(model: Classifier, *, macs: bool = True) -> dict:
         "params_reported": reported,
         "trainable_params": count_params(model, trainable_only=True),
         "attention_params": sum(p.numel() for n, p in model.named_parameters() if n in names),
+        "attention_modules": len(attention_modules(model)),
         "macs": count_macs(model, spec.image_size) if macs else None,
         "pretrained": bool(spec.pretrained),
         "weights_loaded": model.weights_report is not None,

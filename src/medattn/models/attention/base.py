@@ -9,7 +9,7 @@ from medattn.errors import ConfigError
 
 
 class AttentionLayer(nn.Module):
-    """Marker base class: parameters of these modules count as ``attention_params``."""
+    """Base class of every attention mechanism, so they can be found in a built model."""
 
 
 @dataclass(frozen=True)

@@ -77,8 +77,6 @@ class EmbeddedLocalAttention(AttentionLayer):
     counted as attention parameters.
     """
 
-    backbone_parts = ("original",)
-
     def __init__(self, original: nn.Module, in_channels: int, out_channels: int, *, stride: int = 1, **la_options):
         super().__init__()
         self.original = original
