@@ -114,8 +114,8 @@ def build_transform(
     choose("augmentation", augmentation, AUGMENTATIONS)
     geometric, photometric = AUGMENTATIONS[augmentation](size)
     steps = [
+        *geometric,  # on uint8 and before channel expansion: cheaper; masks follow
         ToThreeChannels(),
-        *geometric,  # on uint8: cheaper, and masks follow
         v2.ToDtype(torch.float32, scale=True),
         *photometric,
         v2.Normalize(mean=list(mean), std=list(std)),
