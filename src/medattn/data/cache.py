@@ -46,8 +46,14 @@ def _stat(path: str) -> list[int] | None:
 
 
 def content_hash(path: str) -> str | None:
-    """sha256 of the file's bytes (array entries: of the whole .npz), None if unreadable."""
+    """sha256 of the file's bytes (array entries: of the entry's pixels), None if unreadable."""
     digest = hashlib.sha256()
+    if ARRAY_SEPARATOR in path:
+        try:
+            digest.update(np.ascontiguousarray(read_image(path)).tobytes())
+        except DataError:
+            return None
+        return digest.hexdigest()
     try:
         with _file_of(path).open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
@@ -87,6 +93,8 @@ class DecodedCache:
         images: memmap [N, S, S, 3] uint8 (grayscale stored as three equal channels).
         masks: memmap [N, S, S] uint8 (0/1), or None when no record has a mask.
         valid: which rows decoded successfully.
+        hashes: sha256 of each row's file content (None when unreadable); equal hashes are exact
+            duplicates.
         problems: one line per row that did not.
         grayscale: every valid image was single-channel.
     """
@@ -95,6 +103,7 @@ class DecodedCache:
     images: np.ndarray
     masks: np.ndarray | None
     valid: np.ndarray
+    hashes: list[str | None]
     problems: list[str]
     grayscale: bool
 
@@ -151,7 +160,8 @@ def open_cache(
     valid = np.array([row["problem"] is None for row in rows], dtype=bool)
     problems = [row["problem"] for row in rows if row["problem"]]
     grayscale = all(row["grayscale"] for row in rows if row["problem"] is None)
-    return DecodedCache(directory, images, masks, valid, problems, grayscale)
+    hashes = [row["hash"][0] for row in rows]
+    return DecodedCache(directory, images, masks, valid, hashes, problems, grayscale)
 
 
 def _memmap(path: Path, shape: tuple[int, ...]) -> np.ndarray:

@@ -1,0 +1,40 @@
+"""prepare_data: split + cache + refusal (or removal) of test images that are also training images."""
+
+import numpy as np
+import pytest
+
+from medattn.data.prepare import prepare_data
+from medattn.data.records import DataError
+
+from .conftest import write_image
+
+
+def _dataset(root, duplicate=False):
+    rng = np.random.default_rng(1)
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            for i in range(3):
+                write_image(root / split / cls / f"{i}.png", rng.integers(0, 256, (8, 8), dtype=np.uint8))
+    if duplicate:
+        (root / "test" / "a" / "copy.png").write_bytes((root / "train" / "b" / "1.png").read_bytes())
+    return root
+
+
+def test_clean_data_is_split_and_cached(tmp_path):
+    data = prepare_data(_dataset(tmp_path / "d"), image_size=8, cache_root=tmp_path / "c", seed=0)
+    assert len(data.indices("test")) == 6 and len(data.indices("train")) + len(data.indices("val")) == 6
+    assert data.removed == ()
+
+
+def test_cross_split_duplicate_is_refused_by_default(tmp_path):
+    with pytest.raises(DataError, match=r"1 images appear in more than one split .*train.* = .*copy.png \[test\]"):
+        prepare_data(_dataset(tmp_path / "d", duplicate=True), image_size=8, cache_root=tmp_path / "c")
+
+
+def test_cross_split_duplicate_is_removed_from_the_test_split_on_request(tmp_path):
+    data = prepare_data(
+        _dataset(tmp_path / "d", duplicate=True), image_size=8, cache_root=tmp_path / "c", drop_duplicates=True
+    )
+    test_paths = [data.source.records[i].path for i in data.indices("test")]
+    assert len(test_paths) == 6 and not any(p.endswith("copy.png") for p in test_paths)
+    assert len(data.removed) == 1 and "copy.png [test]: duplicate" in data.removed[0]
