@@ -27,14 +27,23 @@ def test_clean_data_is_split_and_cached(tmp_path):
 
 
 def test_cross_split_duplicate_is_refused_by_default(tmp_path):
-    with pytest.raises(DataError, match=r"1 images appear in more than one split .*train.* = .*copy.png \[test\]"):
+    with pytest.raises(DataError, match=r"1 images appear in more than one split"):
         prepare_data(_dataset(tmp_path / "d", duplicate=True), image_size=8, cache_root=tmp_path / "c")
 
 
 def test_cross_split_duplicate_is_removed_from_the_test_split_on_request(tmp_path):
     data = prepare_data(
-        _dataset(tmp_path / "d", duplicate=True), image_size=8, cache_root=tmp_path / "c", drop_duplicates=True
+        _dataset(tmp_path / "d", duplicate=True), image_size=8, cache_root=tmp_path / "c", duplicates="train"
     )
     test_paths = [data.source.records[i].path for i in data.indices("test")]
     assert len(test_paths) == 6 and not any(p.endswith("copy.png") for p in test_paths)
-    assert len(data.removed) == 1 and "copy.png [test]: duplicate" in data.removed[0]
+    assert len(data.removed) == 1 and "copy.png: excluded from test, identical to" in data.removed[0]
+
+
+def test_or_the_training_copy_is_excluded_to_keep_the_official_test_set_whole(tmp_path):
+    data = prepare_data(
+        _dataset(tmp_path / "d", duplicate=True), image_size=8, cache_root=tmp_path / "c", duplicates="evaluation"
+    )
+    assert len(data.indices("test")) == 7
+    assert len(data.indices("train")) + len(data.indices("val")) == 5
+    assert data.removed[0].endswith("copy.png") and "1.png: excluded from" in data.removed[0]

@@ -4,13 +4,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from medattn.data.audit import DUPLICATE_POLICIES, duplicate_group, duplicates_to_drop
 from medattn.data.cache import DecodedCache, open_cache
 from medattn.data.dataset import usable_indices
 from medattn.data.records import DataError, DataSource
 from medattn.data.sources import open_source
 from medattn.data.splits import assign_splits, data_regime
-
-SPLIT_ORDER = {"train": 0, "val": 1, "test": 2}
+from medattn.errors import choose
 
 
 @dataclass
@@ -34,17 +34,14 @@ class PreparedData:
         return [i for i in usable_indices(self.source.records, self.cache, split) if i not in self.excluded]
 
 
-def cross_split_duplicates(source: DataSource, hashes: list[str | None]) -> list[list[int]]:
-    """Groups of record indices with identical file content that span more than one split."""
+def cross_split_duplicates(source: DataSource, hashes: list[str | None]) -> list[dict]:
+    """Exact-duplicate groups (identical file content) that span more than one split, in audit form."""
     by_hash: dict[str, list[int]] = defaultdict(list)
     for i, digest in enumerate(hashes):
         if digest is not None:
             by_hash[digest].append(i)
-    return [ids for ids in by_hash.values() if len({source.records[i].split for i in ids}) > 1]
-
-
-def _split_rank(split: str | None) -> int:
-    return SPLIT_ORDER.get(split, len(SPLIT_ORDER))
+    groups = [[source.records[i] for i in ids] for ids in by_hash.values()]
+    return [duplicate_group(source, "exact", members) for members in groups if len({r.split for r in members}) > 1]
 
 
 def prepare_data(
@@ -56,7 +53,7 @@ def prepare_data(
     test_fraction: float = 0.15,
     seed: int = 0,
     regime: float = 1.0,
-    drop_duplicates: bool = False,
+    duplicates: str = "refuse",
     cache_root: Path | None = None,
     workers: int = 1,
     progress=None,
@@ -64,9 +61,12 @@ def prepare_data(
     """Open, split, decode and check a dataset.
 
     Exact duplicates across splits (the same file content in train and test) would put test
-    images into training. They are refused with a DataError, or, with ``drop_duplicates``, the
-    copies outside the earliest split (train < val < test) are removed and reported.
+    images into training. ``duplicates="refuse"`` raises a DataError; ``"train"`` keeps the
+    training copy and excludes the evaluation copies; ``"evaluation"`` keeps the evaluation copy
+    (the official test set stays whole) and excludes the training copies. Excluded records are
+    reported, one line each.
     """
+    choose("duplicate policy", duplicates, ("refuse", *DUPLICATE_POLICIES))
     source = assign_splits(open_source(path, recipe), val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
     if regime < 1:
         source = data_regime(source, regime, seed=seed)
@@ -74,17 +74,17 @@ def prepare_data(
     groups = cross_split_duplicates(source, cache.hashes)
     if not groups:
         return PreparedData(source, cache)
-    first = sorted(groups[0], key=lambda i: _split_rank(source.records[i].split))
-    if not drop_duplicates:
-        a, b = source.records[first[0]], source.records[first[1]]
+    if duplicates == "refuse":
+        a, b = groups[0]["members"][:2]
         raise DataError(
-            f"{source.root}: {len(groups)} images appear in more than one split (e.g. {a.path} [{a.split}] = "
-            f"{b.path} [{b.split}]); see 'medattn audit', or drop the evaluation copies with --drop-duplicates"
+            f"{source.root}: {len(groups)} images appear in more than one split (e.g. {a['path']} [{a['split']}] = "
+            f"{b['path']} [{b['split']}]); see 'medattn audit', or choose which copy to keep with --duplicates"
         )
-    drop = set()
-    for ids in groups:
-        keep = min(_split_rank(source.records[i].split) for i in ids)
-        drop.update(i for i in ids if _split_rank(source.records[i].split) != keep)
-    records = source.records
-    removed = tuple(f"{records[i].path} [{records[i].split}]: duplicate of another split's image" for i in sorted(drop))
-    return PreparedData(source, cache, frozenset(drop), removed)
+    drop = duplicates_to_drop(groups, duplicates)
+    excluded = [i for i, r in enumerate(source.records) if (r.path, r.split) in drop]
+    removed = tuple(
+        f"{source.records[i].path}: excluded from {source.records[i].split}, identical to "
+        f"{drop[source.records[i].path, source.records[i].split][1]}"
+        for i in excluded
+    )
+    return PreparedData(source, cache, frozenset(excluded), removed)

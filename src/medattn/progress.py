@@ -1,0 +1,26 @@
+"""Progress bars with ETA for long library calls, as ``progress(done, total)`` callbacks."""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+@contextmanager
+def progress_callback(description: str, *, quiet: bool = False) -> Iterator[Callable[[int, int], None]]:
+    """Yield ``update(done, total)`` driving one bar on stderr (a no-op when ``quiet``)."""
+    if quiet:
+        yield lambda done, total: None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
