@@ -102,3 +102,32 @@ def test_installed_entry_point_runs_as_a_process():
         "medattn: error: unknown backbone 'nope'; choose one of: resnet18, resnet50, densenet121, vgg16, "
         "efficientnet_b0, deit_tiny, vit_tiny"
     )
+
+
+def _tiny_dataset(root, contaminated: bool):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            (root / split / cls).mkdir(parents=True)
+            Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(root / split / cls / "x.png")
+    if contaminated:
+        (root / "test" / "a" / "copy.png").write_bytes((root / "train" / "a" / "x.png").read_bytes())
+    return root
+
+
+def test_audit_json_and_strict_exit_codes(capsys, monkeypatch, tmp_path):
+    clean = _tiny_dataset(tmp_path / "clean", contaminated=False)
+    code, out, _ = run(capsys, monkeypatch, "audit", str(clean), "--json", "--strict")
+    report = json.loads(out)
+    assert code == 0 and report["num_images"] == 4 and report["cross_split_duplicates"] == []
+    keys = {"num_images", "classes", "unreadable", "exact_duplicate_groups", "cross_split_duplicates",
+            "near_duplicate_groups", "label_conflicts", "group_leaks"}  # fmt: skip
+    assert keys <= set(report)
+    dirty = _tiny_dataset(tmp_path / "dirty", contaminated=True)
+    code, out, _ = run(capsys, monkeypatch, "audit", str(dirty), "--strict")
+    assert code == 1 and "span splits" in out
+    code, _, err = run(capsys, monkeypatch, "audit", str(tmp_path / "missing"))
+    assert code == 2 and "not a folder" in err

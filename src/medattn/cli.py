@@ -100,6 +100,33 @@ def demo(
         console.print(f"results written to {out / 'results.json'}")
 
 
+@app.command()
+def audit(
+    data: Annotated[Path, typer.Argument(help="Dataset folder, CSV manifest or .npz file.")],
+    recipe: Annotated[str | None, typer.Option(help="Release layout, e.g. brain-tumor-mri.")] = None,
+    near_distance: Annotated[int, typer.Option(help="Perceptual-hash bits for near duplicates.")] = 2,
+    strict: Annotated[bool, typer.Option(help="Exit 1 on contamination or label conflicts.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Report what is wrong with a dataset before any model is trained."""
+    from medattn.data.audit import audit_source, has_contamination
+    from medattn.data.sources import open_source
+    from medattn.progress import progress_callback
+
+    source = open_source(data, recipe)
+    with progress_callback("auditing", quiet=as_json) as update:
+        report = audit_source(source, near_duplicate_distance=near_distance, progress=update)
+    table = Table("split", *source.classes, title=f"{report['num_images']:,} images")
+    for split, counts in report["counts"].items():
+        table.add_row(split, *(f"{counts.get(c, 0):,}" for c in source.classes))
+    _emit(report, as_json, table)
+    if not as_json:
+        for line in report["findings"] or ["no problems found"]:
+            console.print(f"- {line}", highlight=False)
+    if strict and has_contamination(report):
+        raise typer.Exit(1)
+
+
 def _parse_levels(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
@@ -112,15 +139,15 @@ def _parse_levels(text: str | None) -> tuple[int, ...] | None:
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # returns typer.Exit's code instead of exiting
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except ConfigError as exc:
         print(f"medattn: error: {exc}", file=sys.stderr)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         print("medattn: aborted", file=sys.stderr)
         sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
     except typer.exceptions.TyperException as exc:  # usage errors: unknown option, bad value
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         print(f"medattn: error: {message} (see medattn --help)", file=sys.stderr)
