@@ -78,26 +78,29 @@ def model_info_command(
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder for results.json.")] = Path("runs/demo"),
-    epochs: Annotated[int, typer.Option(help="Training epochs per model.")] = 4,
+    out: Annotated[Path, typer.Option(help="Folder for the runs and results.json.")] = Path("runs/demo"),
+    epochs: Annotated[int, typer.Option(help="Training epochs per model.")] = 6,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
-    """Train and test ResNet-18 with and without CBAM on the synthetic lesion task."""
-    from medattn.study.demo import run_demo
+    """Train and test ResNet-18 with and without CBAM on the synthetic lesion benchmark."""
+    from medattn.study.demo import SUMMARY_METRICS, run_demo
 
     if epochs < 1:
         raise ConfigError(f"--epochs must be at least 1, got {epochs}")
     results = run_demo(out, epochs=epochs, quiet=as_json)
-    table = Table("attention", "params", "accuracy", "AUC-ROC", "sensitivity", "specificity", title="test set")
+    table = Table("attention", "params", *SUMMARY_METRICS, title="test split (95 % bootstrap CI)")
     for r in results:
-        table.add_row(
-            r["attention"],
-            f"{r['params']:,}",
-            *(f"{r[k]:.3f}" for k in ("accuracy", "auc_roc", "sensitivity", "specificity")),
-        )
+        cells = [_with_ci(r[name]) for name in SUMMARY_METRICS]
+        table.add_row(r["attention"], f"{r['params']:,}", *cells)
     _emit(results, as_json, table)
     if not as_json:
-        console.print(f"results written to {out / 'results.json'}")
+        console.print(f"runs and results.json in {out}")
+
+
+def _with_ci(metric: dict) -> str:
+    if metric["value"] is None:
+        return "n/a"
+    return f"{metric['value']:.3f} [{metric['ci_low']:.3f}, {metric['ci_high']:.3f}]"
 
 
 @app.command()

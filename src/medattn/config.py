@@ -46,17 +46,143 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "model spec") -> "ModelSpec":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"{source}: unknown key '{unknown[0]}'; valid keys: {', '.join(sorted(known))}")
         if data.get("stages") is not None:
             data = {**data, "stages": tuple(int(s) for s in data["stages"])}
-        return cls(**data)
+        return _from_dict(cls, data, source)
 
     def with_defaults(self, **defaults) -> "ModelSpec":
         """Fill the fields that are None from ``defaults``."""
         return replace(self, **{k: v for k, v in defaults.items() if getattr(self, k) is None})
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where the images come from and how they are split.
+
+    Attributes:
+        path: dataset folder, CSV manifest or .npz; None generates the synthetic lesion benchmark.
+        recipe: release layout (``medattn.data.recipes``).
+        val_fraction, test_fraction: split sizes for records without an official split.
+        regime: fraction of the training split to keep (seed 001's data regimes).
+        duplicates: ``refuse`` | ``train`` | ``evaluation``: what to do with images in two splits.
+        synthetic_n, synthetic_shortcut, synthetic_difficulty: the synthetic benchmark's size,
+            shortcut strength and difficulty (only without ``path``).
+    """
+
+    path: str | None = None
+    recipe: str | None = None
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    regime: float = 1.0
+    duplicates: str = "refuse"
+    synthetic_n: int = 600
+    synthetic_shortcut: float | None = None
+    synthetic_difficulty: float = 0.5
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "data spec") -> "DataSpec":
+        return _from_dict(cls, data, source)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """How to train: the protocol of a paper, or any combination of these settings.
+
+    Attributes:
+        protocol: the paper protocol these settings came from (None: custom).
+        epochs, batch_size: as usual.
+        optimizer: ``sgd`` | ``adam``; lr, momentum, weight_decay as usual.
+        schedule: ``constant`` | ``step`` | ``cosine`` | ``plateau``.
+        milestones: for ``step``: fractions of training at which the lr is multiplied by ``gamma``.
+        loss: ``ce`` (K logits) | ``bce`` (one logit per output).
+        class_weights: None, ``balanced`` (inverse class frequency on train), or explicit weights.
+        patience: early stopping after this many epochs without a better val loss (None: off).
+        grad_clip: max gradient norm (None: off).
+        augmentation: ``none`` | ``goncalves2021`` | ``perez2018``.
+        seed: everything random derives from it.
+        deterministic: bit-identical results for the same seed on the same machine.
+        workers: data-loading processes (0: in the training process).
+        amp: mixed precision on CUDA (``auto``: bf16 where supported, else fp16; ``off``).
+        scaled: what the user scaled down from the protocol (e.g. ``{"epochs": [100, 5]}``).
+    """
+
+    protocol: str | None = None
+    epochs: int = 10
+    batch_size: int = 32
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: str = "constant"
+    milestones: tuple[float, ...] = (0.3, 0.6, 0.9)
+    gamma: float = 0.1
+    loss: str = "ce"
+    class_weights: str | tuple[float, ...] | None = None
+    patience: int | None = None
+    grad_clip: float | None = None
+    augmentation: str = "none"
+    seed: int = 0
+    deterministic: bool = False
+    workers: int = 0
+    amp: str = "auto"
+    scaled: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["milestones"] = list(self.milestones)
+        if isinstance(self.class_weights, tuple):
+            data["class_weights"] = list(self.class_weights)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "train spec") -> "TrainSpec":
+        data = dict(data)
+        if "milestones" in data:
+            data["milestones"] = tuple(data["milestones"])
+        if isinstance(data.get("class_weights"), list):
+            data["class_weights"] = tuple(data["class_weights"])
+        return _from_dict(cls, data, source)
+
+
+def _from_dict(cls, data: dict, source: str):
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key '{unknown[0]}'; valid keys: {', '.join(sorted(known))}")
+    return cls(**data)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a run: data, model and training. Saved as the run's config.yaml."""
+
+    data: DataSpec = field(default_factory=DataSpec)
+    model: ModelSpec = field(default_factory=ModelSpec)
+    train: TrainSpec = field(default_factory=TrainSpec)
+
+    def to_dict(self) -> dict:
+        return {"data": self.data.to_dict(), "model": self.model.to_dict(), "train": self.train.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "run config") -> "RunConfig":
+        unknown = sorted(set(data) - {"data", "model", "train"})
+        if unknown:
+            raise ConfigError(f"{source}: unknown section '{unknown[0]}'; valid sections: data, model, train")
+        return cls(
+            DataSpec.from_dict(data.get("data") or {}, f"{source} [data]"),
+            ModelSpec.from_dict(data.get("model") or {}, f"{source} [model]"),
+            TrainSpec.from_dict(data.get("train") or {}, f"{source} [train]"),
+        )
+
+
+def write_yaml(path: str | Path, data: dict) -> Path:
+    """Write a mapping as YAML, atomically."""
+    from medattn.io import write_text_atomic
+
+    return write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))
 
 
 def read_yaml(path: str | Path) -> dict:

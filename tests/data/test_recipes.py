@@ -52,6 +52,7 @@ def test_registry_lists_every_recipe_with_a_summary_and_options():
         "camelyon17",
         "pad-ufes-20",
         "busi",
+        "synthetic",
     ]
     assert all(recipe.summary for recipe in RECIPES.values())
     assert RECIPES["brain-tumor-mri"].options == {"classes": "2"}

@@ -1,6 +1,6 @@
 """Presets: one paper's model conventions, stored as YAML in ``medattn/presets``."""
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 
@@ -22,6 +22,9 @@ class Preset:
         model: spec defaults (num_classes, image_size, pretrained).
         backbones: per backbone, its head and attention placement.
         attentions: per attention, constructor options.
+        train: the training protocol (TrainSpec fields).
+        hyperparameters: per dataset, backbone and attention: ``[lr, weight_decay]`` (seed 004).
+        notes: where the paper is silent and what was chosen.
     """
 
     name: str
@@ -30,6 +33,9 @@ class Preset:
     model: dict
     backbones: dict
     attentions: dict
+    train: dict = field(default_factory=dict)
+    hyperparameters: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
 
 
 @cache

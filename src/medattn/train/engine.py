@@ -1,53 +1,118 @@
-"""A plain supervised training loop (the full engine with protocols and resume builds on it)."""
+"""The training and evaluation loops: one epoch at a time, device- and precision-aware."""
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
 
 import torch
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 from torch.utils.data import DataLoader
 
+from medattn.errors import ConfigError
 
-def train_one_epoch(
-    model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, loss_fn: nn.Module, progress=None
-) -> float:
-    """One pass over ``loader``; returns the mean training loss."""
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. a non-finite loss); the message says where and what was kept."""
+
+
+@dataclass
+class Precision:
+    """Autocast settings: bf16/fp16 on CUDA, full precision on the CPU."""
+
+    device: torch.device
+    dtype: torch.dtype | None = None
+
+    def autocast(self):
+        if self.dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+
+def choose_device() -> torch.device:
+    return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+
+
+def choose_precision(device: torch.device, mode: str) -> Precision:
+    """``auto`` uses bf16 where the GPU supports it, else fp16; the CPU always trains in fp32."""
+    if device.type != "cuda" or mode == "off":
+        return Precision(device)
+    if mode == "bf16" or (mode == "auto" and torch.cuda.is_bf16_supported()):
+        return Precision(device, torch.bfloat16)
+    return Precision(device, torch.float16)
+
+
+def to_device(batch, device: torch.device):
+    images, labels = batch[0], batch[1]
+    memory_format = torch.channels_last if images.ndim == 4 else torch.contiguous_format
+    images = images.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+    return images, labels.to(device, non_blocking=True)
+
+
+def train_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    loss_fn,
+    optimizer: torch.optim.Optimizer,
+    precision: Precision,
+    *,
+    epoch: int,
+    grad_clip: float | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    progress=None,
+) -> tuple[float, float]:
+    """One pass over ``loader``; returns (mean loss, images per second).
+
+    Raises:
+        TrainingError: the loss became NaN or infinite (names the epoch and step).
+    """
     model.train()
-    total, count = 0.0, 0
-    task = progress.add_task("train", total=len(loader), loss=float("nan")) if progress else None
-    for images, labels in loader:
-        images = images.contiguous(memory_format=torch.channels_last)
+    total, count, start = 0.0, 0, time.perf_counter()
+    for step, batch in enumerate(loader, start=1):
+        images, labels = to_device(batch, precision.device)
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(images), labels)
-        loss.backward()
-        optimizer.step()
+        with precision.autocast():
+            loss = loss_fn(model(images), labels)
+        if not torch.isfinite(loss):
+            raise TrainingError(f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {step}")
+        _backward_step(loss, model, optimizer, scaler, grad_clip)
         total += loss.item() * len(labels)
         count += len(labels)
         if progress:
-            progress.update(task, advance=1, loss=total / count)
-    if progress:
-        progress.remove_task(task)
-    return total / max(count, 1)
+            progress(step, len(loader), total / count, count / (time.perf_counter() - start))
+    if count == 0:
+        raise ConfigError("the training split is empty (batch size larger than the dataset?)")
+    return total / count, count / (time.perf_counter() - start)
+
+
+def _backward_step(loss, model, optimizer, scaler, grad_clip) -> None:
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+    else:
+        loss.backward()
+    if grad_clip:
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
 
 
 @torch.no_grad()
-def predict_scores(model: nn.Module, loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
-    """Softmax probabilities and labels for every sample of ``loader``."""
+def evaluate(model: nn.Module, loader: DataLoader, loss_fn, precision: Precision, to_probabilities):
+    """Mean loss, class probabilities [N, K] and labels [N] over ``loader`` (eval mode)."""
     model.eval()
-    scores, labels = [], []
-    for images, y in loader:
-        scores.append(model(images.contiguous(memory_format=torch.channels_last)).softmax(1))
-        labels.append(y)
-    return torch.cat(scores), torch.cat(labels)
-
-
-def fit(model: nn.Module, loader: DataLoader, *, epochs: int, lr: float, quiet: bool = False) -> list[float]:
-    """Train with SGD (momentum 0.9, weight decay 1e-4) and cross-entropy; returns per-epoch losses."""
-    model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
-    loss_fn = nn.CrossEntropyLoss()
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("loss {task.fields[loss]:.4f}"))
-    history = []
-    with Progress(*columns, TimeRemainingColumn(), disable=quiet) as progress:
-        for epoch in range(epochs):
-            progress.console.log(f"epoch {epoch + 1}/{epochs}")
-            history.append(train_one_epoch(model, loader, optimizer, loss_fn, progress))
-    return history
+    total, probs, labels = 0.0, [], []
+    for batch in loader:
+        images, y = to_device(batch, precision.device)
+        with precision.autocast():
+            logits = model(images)
+        total += loss_fn(logits, y).item() * len(y)
+        probs.append(to_probabilities(logits).cpu())
+        labels.append(y.cpu())
+    if not labels:
+        return math.nan, torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)
+    labels = torch.cat(labels)
+    return total / len(labels), torch.cat(probs), labels

@@ -1,0 +1,38 @@
+"""Live training progress: one bar per epoch with loss, images/s and ETA, and a line per epoch."""
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+
+class Reporter:
+    """Progress display for ``train_run`` (``quiet`` prints one line per epoch, for logs)."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.console = Console(stderr=True)
+        self.progress: Progress | None = None
+
+    def epoch(self, epoch: int, epochs: int, steps: int):
+        if self.quiet:
+            return None
+        columns = (
+            TextColumn(f"epoch {epoch + 1}/{epochs}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}  {task.fields[speed]:.0f} img/s  ETA"),
+            TimeRemainingColumn(),
+        )
+        self.progress = Progress(*columns, console=self.console, transient=True)
+        self.progress.start()
+        task = self.progress.add_task("train", total=steps, loss=float("nan"), speed=0.0)
+        return lambda step, total, loss, speed: self.progress.update(task, completed=step, loss=loss, speed=speed)
+
+    def epoch_done(self, row: dict) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+        self.console.print(
+            f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}, "
+            f"val AUC {row['val_auc_roc']:.3f}, lr {row['lr']:.2g}, {row['images_per_second']:.0f} img/s",
+            highlight=False,
+        )

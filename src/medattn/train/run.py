@@ -1,0 +1,152 @@
+"""``train_run``: a whole run, from config to checkpoints, history, predictions and metrics.
+
+Every epoch ends with the last checkpoint and the trainer state written atomically, so a run
+killed at any moment resumes from its last completed epoch. Each epoch's randomness (shuffling,
+augmentation, dropout) is seeded from (seed, epoch), so a resumed deterministic run ends with the
+same weights as an uninterrupted one.
+"""
+
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+
+from medattn.config import RunConfig, read_yaml, write_yaml
+from medattn.errors import ConfigError
+from medattn.models import create_model
+from medattn.train import rundir
+from medattn.train.checkpoint import load_trainer_state, load_weights, save_trainer_state, save_weights
+from medattn.train.data import build_loaders, prepare_run_data
+from medattn.train.distributed import Distributed
+from medattn.train.engine import choose_device, choose_precision, evaluate, train_epoch
+from medattn.train.final import evaluate_run
+from medattn.train.setup import build_loss, build_optimizer, build_scheduler, class_weight_tensor, probabilities
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+def _val_scores(probs: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    if len(labels) == 0 or len(labels.unique()) < 2:
+        return math.nan, math.nan
+    y, p = labels.numpy(), probs.numpy()
+    auc = roc_auc_score(y, p[:, 1]) if p.shape[1] == 2 else roc_auc_score(y, p, multi_class="ovr")
+    return float(auc), float(balanced_accuracy_score(y, p.argmax(1)))
+
+
+def _open_run(config: RunConfig | None, out: Path, resume: bool) -> RunConfig:
+    if resume:
+        if not (out / rundir.CONFIG).is_file():
+            raise ConfigError(f"--resume {out}: not a run directory (no {rundir.CONFIG})")
+        return RunConfig.from_dict(read_yaml(out / rundir.CONFIG), str(out / rundir.CONFIG))
+    if (out / rundir.CONFIG).exists():
+        raise ConfigError(f"--out {out}: already holds a run; use --resume {out} or another --out")
+    return config
+
+
+def train_run(config: RunConfig | None, out: str | Path, *, resume: bool = False, reporter=None) -> dict:
+    """Train (or resume) a run in ``out`` and evaluate it; returns the final test metrics.
+
+    Args:
+        config: the resolved run configuration (ignored with ``resume``: the run's own is used).
+        out: the run directory.
+        resume: continue the run in ``out`` from its last completed epoch.
+        reporter: optional ``medattn.train.report.Reporter`` for progress display.
+    """
+    out = Path(out)
+    config = _open_run(config, out, resume)
+    dist = Distributed.from_environment()
+    spec = config.train
+    seed_everything(spec.seed, spec.deterministic)
+    device = dist.device or choose_device()
+    image_size = config.model.image_size or 224
+    data = prepare_run_data(config.data, image_size, spec.seed)
+    model = create_model(config.model).to(device, memory_format=torch.channels_last)
+    if dist.is_main and not resume:
+        write_yaml(out / rundir.CONFIG, replace(config, model=model.spec).to_dict())
+        rundir.write_environment(out, spec.seed)
+    loaders = build_loaders(data, spec, image_size, distributed=dist.active)
+    if "val" not in loaders.evaluation:
+        raise ConfigError("the data has no validation split; set a validation fraction above 0")
+    weights = class_weight_tensor(spec, loaders.train_labels, model.spec.num_classes)
+    loss_fn = build_loss(spec, model.spec.num_classes, None if weights is None else weights.to(device))
+    optimizer = build_optimizer(model, spec)
+    scheduler = build_scheduler(optimizer, spec)
+    state = {"epoch": 0, "history": [], "best_val": math.inf, "best_train": math.inf, "stale_epochs": 0}
+    if resume:
+        state = _restore(out, model, optimizer, scheduler)
+    trained = dist.wrap(model)
+    precision = choose_precision(device, spec.amp)
+    scaler = torch.amp.GradScaler("cuda") if precision.dtype == torch.float16 else None
+    to_probs = lambda logits: probabilities(logits, spec)  # noqa: E731
+    for epoch in range(state["epoch"], spec.epochs):
+        if _early_stopped(state, spec):
+            break
+        torch.manual_seed(spec.seed * 100_003 + epoch)
+        dist.set_epoch(loaders.train, epoch)
+        start = time.perf_counter()
+        progress = reporter.epoch(epoch, spec.epochs, len(loaders.train)) if reporter else None
+        train_loss, speed = train_epoch(
+            trained, loaders.train, loss_fn, optimizer, precision, epoch=epoch, grad_clip=spec.grad_clip,
+            scaler=scaler, progress=progress,
+        )  # fmt: skip
+        val_loss, val_probs, val_labels = evaluate(model, loaders.evaluation["val"], loss_fn, precision, to_probs)
+        auc, balanced = _val_scores(val_probs, val_labels)
+        lr = optimizer.param_groups[0]["lr"]
+        if spec.schedule == "plateau":
+            scheduler.step(val_loss)
+        else:
+            scheduler.step()
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "val_auc_roc": auc,
+               "val_balanced_accuracy": balanced, "lr": lr, "seconds": time.perf_counter() - start,
+               "images_per_second": speed}  # fmt: skip
+        if dist.is_main:
+            _end_epoch(out, model, optimizer, scheduler, state, row)
+        if reporter:
+            reporter.epoch_done(row)
+    dist.barrier()
+    result = evaluate_run(out, model, data, loaders, loss_fn, precision, to_probs) if dist.is_main else {}
+    dist.close()
+    return result
+
+
+def _early_stopped(state: dict, spec) -> bool:
+    return spec.patience is not None and state["stale_epochs"] >= spec.patience
+
+
+def _end_epoch(out: Path, model, optimizer, scheduler, state: dict, row: dict) -> None:
+    """Record the epoch and write checkpoints: best-val and best-train when improved, always last."""
+    state["history"].append(row)
+    state["epoch"] = row["epoch"]
+    improved = row["val_loss"] < state["best_val"]
+    state["stale_epochs"] = 0 if improved else state["stale_epochs"] + 1
+    if improved:
+        state["best_val"] = row["val_loss"]
+        save_weights(model, rundir.checkpoint_paths(out, "best-val")[0])
+    if row["train_loss"] < state["best_train"]:
+        state["best_train"] = row["train_loss"]
+        save_weights(model, rundir.checkpoint_paths(out, "best-train")[0])
+    weights, trainer = rundir.checkpoint_paths(out, "last")
+    save_weights(model, weights)
+    save_trainer_state({**state, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, trainer)
+    rundir.write_history(out, state["history"])
+
+
+def _restore(out: Path, model, optimizer, scheduler) -> dict:
+    weights, trainer = rundir.checkpoint_paths(out, "last")
+    if not trainer.is_file():
+        return {"epoch": 0, "history": [], "best_val": math.inf, "best_train": math.inf, "stale_epochs": 0}
+    load_weights(model, weights)
+    state = load_trainer_state(trainer)
+    optimizer.load_state_dict(state.pop("optimizer"))
+    scheduler.load_state_dict(state.pop("scheduler"))
+    return state
