@@ -130,6 +130,138 @@ def audit(
         raise typer.Exit(1)
 
 
+Opt = typer.Option
+
+
+@app.command()
+def train(
+    out: Annotated[Path | None, Opt(help="Run directory to create.")] = None,
+    resume: Annotated[Path | None, Opt(help="Continue the run in this directory.")] = None,
+    config: Annotated[Path | None, Opt(help="Run config YAML (sections data/model/train); flags override.")] = None,
+    data: Annotated[str | None, Opt(help="Dataset path; default: the synthetic lesion benchmark.")] = None,
+    recipe: Annotated[str | None, Opt(help="Release layout of --data, e.g. brain-tumor-mri.")] = None,
+    preset: Annotated[str | None, Opt(help="A paper's model + protocol, e.g. rao2023.")] = None,
+    backbone: Annotated[str | None, Opt(help="Backbone (see `medattn models`).")] = None,
+    attention: Annotated[str | None, Opt(help="Attention, e.g. se, cbam, ga+la, none.")] = None,
+    placement: Annotated[str | None, Opt(help="block | stage | replace-last | head.")] = None,
+    head: Annotated[str | None, Opt(help="gap | flatten.")] = None,
+    num_classes: Annotated[int | None, Opt(help="Output logits (1 = one sigmoid logit).")] = None,
+    image_size: Annotated[int | None, Opt(help="Input size in pixels.")] = None,
+    pretrained: Annotated[bool | None, Opt("--pretrained/--no-pretrained", help="ImageNet weights.")] = None,
+    weights: Annotated[str | None, Opt(help="Backbone weights file (safetensors or .pth).")] = None,
+    epochs: Annotated[int | None, Opt(help="Epochs (scales the protocol's).")] = None,
+    batch_size: Annotated[int | None, Opt(help="Batch size.")] = None,
+    lr: Annotated[float | None, Opt(help="Learning rate.")] = None,
+    weight_decay: Annotated[float | None, Opt(help="Weight decay.")] = None,
+    optimizer: Annotated[str | None, Opt(help="sgd | adam.")] = None,
+    schedule: Annotated[str | None, Opt(help="constant | step | cosine | plateau.")] = None,
+    loss: Annotated[str | None, Opt(help="ce | bce.")] = None,
+    class_weights: Annotated[str | None, Opt(help="'balanced' or comma-separated weights.")] = None,
+    augmentation: Annotated[str | None, Opt(help="none | goncalves2021 | perez2018.")] = None,
+    patience: Annotated[int | None, Opt(help="Early-stopping patience in epochs.")] = None,
+    grad_clip: Annotated[float | None, Opt(help="Max gradient norm.")] = None,
+    seed: Annotated[int | None, Opt(help="Random seed.")] = None,
+    deterministic: Annotated[bool | None, Opt("--deterministic/--fast", help="Bit-identical reruns.")] = None,
+    workers: Annotated[int | None, Opt(help="Data-loading processes.")] = None,
+    regime: Annotated[float | None, Opt(help="Fraction of the training split to use.")] = None,
+    duplicates: Annotated[str | None, Opt(help="refuse | train | evaluation (cross-split copies).")] = None,
+    hyperparameters: Annotated[str | None, Opt(help="Per-model lr/wd table of the preset (piater2024).")] = None,
+    quiet: Annotated[bool, Opt(help="One line per epoch, no progress bar.")] = False,
+    as_json: Annotated[bool, Opt("--json", help="Print the test metrics as JSON.")] = False,
+) -> None:
+    """Train one model (resumable) and test it; writes a run directory."""
+    from medattn.config import read_yaml
+    from medattn.train.protocols import build_run_config
+    from medattn.train.report import Reporter
+    from medattn.train.run import train_run
+
+    if (out is None) == (resume is None):
+        raise ConfigError("give exactly one of --out RUN_DIR (new run) or --resume RUN_DIR")
+    flags = {
+        "data": {"path": data, "recipe": recipe, "regime": regime, "duplicates": duplicates},
+        "model": {"preset": preset, "backbone": backbone, "attention": attention, "placement": placement,
+                  "head": head, "num_classes": num_classes, "image_size": image_size, "pretrained": pretrained,
+                  "weights": weights},
+        "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
+                  "optimizer": optimizer, "schedule": schedule, "loss": loss, "augmentation": augmentation,
+                  "patience": patience, "grad_clip": grad_clip, "seed": seed, "deterministic": deterministic,
+                  "workers": workers, "class_weights": _parse_weights(class_weights)},
+    }  # fmt: skip
+    sections = read_yaml(config) if config else {}
+    merged = {k: {**(sections.get(k) or {}), **{f: v for f, v in flags[k].items() if v is not None}} for k in flags}
+    run_config = None if resume else build_run_config(merged, hyperparameters=hyperparameters)
+    metrics = train_run(run_config, resume or out, resume=resume is not None, reporter=Reporter(quiet=quiet or as_json))
+    _print_metrics(metrics, as_json, f"{resume or out}: test split")
+
+
+@app.command("test")
+def test_command(
+    run: Annotated[Path, typer.Argument(help="Run directory.")],
+    split: Annotated[str, Opt(help="Split to score: test, val, ood_test ...")] = "test",
+    checkpoint: Annotated[str, Opt(help="best-val | best-train | last.")] = "best-val",
+    data: Annotated[str | None, Opt(help="Another dataset (e.g. out-of-distribution).")] = None,
+    recipe: Annotated[str | None, Opt(help="Release layout of --data.")] = None,
+    as_json: Annotated[bool, Opt("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Score a trained run on a split with bootstrap confidence intervals."""
+    from medattn.train.final import test_run
+
+    override = {k: v for k, v in {"path": data, "recipe": recipe}.items() if v is not None}
+    metrics = test_run(run, split=split, checkpoint=checkpoint, data=override or None)
+    _print_metrics(metrics, as_json, f"{run}: {split} split, {checkpoint} checkpoint")
+
+
+METRIC_ORDER = ("accuracy", "balanced_accuracy", "precision", "recall", "specificity", "f1", "mcc", "auc_roc",
+                "auc_pr", "brier", "ece")  # fmt: skip
+
+
+def _print_metrics(metrics: dict, as_json: bool, title: str) -> None:
+    table = Table("metric", "value", "95 % CI", title=title)
+    for name in METRIC_ORDER:
+        m = metrics.get(name)
+        if m:
+            ci = "n/a" if m["ci_low"] is None else f"[{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
+            table.add_row(name, "n/a" if m["value"] is None else f"{m['value']:.3f}", ci)
+    _emit(metrics, as_json, table)
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Argument(help="Folder to write images/, masks/ and manifest.csv into.")],
+    n: Annotated[int, Opt(help="Number of images.")] = 1000,
+    size: Annotated[int, Opt(help="Image side in pixels.")] = 64,
+    seed: Annotated[int, Opt(help="Random seed.")] = 0,
+    shortcut: Annotated[float | None, Opt(help="Marker-label agreement in train/val (0-1).")] = None,
+    difficulty: Annotated[float, Opt(help="0 (easy) to 1 (hard).")] = 0.5,
+    as_json: Annotated[bool, Opt("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Write the synthetic lesion benchmark (images, exact masks, optional shortcut marker)."""
+    from medattn.data.sources import open_source
+    from medattn.data.synthetic import write_synthetic_dataset
+    from medattn.progress import progress_callback
+
+    try:
+        with progress_callback("writing", quiet=as_json) as update:
+            write_synthetic_dataset(out, n, size, seed=seed, shortcut=shortcut, difficulty=difficulty, progress=update)
+    except ValueError as exc:
+        raise ConfigError(f"synth: {exc}") from None
+    source = open_source(out, "synthetic")
+    summary = {"out": str(out), "num_images": len(source.records), "counts": source.class_counts()}
+    table = Table("split", *source.classes, title=f"{len(source.records):,} synthetic images in {out}")
+    for split, counts in summary["counts"].items():
+        table.add_row(split, *(str(counts[c]) for c in source.classes))
+    _emit(summary, as_json, table)
+
+
+def _parse_weights(text: str | None):
+    if text is None or text == "balanced":
+        return text
+    try:
+        return [float(w) for w in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"--class-weights '{text}': expected 'balanced' or numbers such as 1,3") from None
+
+
 def _parse_levels(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None

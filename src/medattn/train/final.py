@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from medattn.evaluate.metrics import evaluate_predictions
 from medattn.train import rundir
@@ -16,7 +17,7 @@ def evaluate_run(
     """Write ``predictions-<split>.csv`` and ``metrics-<split>.json`` for every evaluation split.
 
     The decision threshold of binary tasks is 0.5 and, chosen on the validation predictions, the
-    Youden threshold (both reported). Returns the test metrics (or the last split's).
+    Youden threshold (both reported). Returns the metrics of every split.
     """
     load_weights(model, rundir.checkpoint_paths(out, checkpoint)[0])
     outputs = {}
@@ -34,7 +35,7 @@ def evaluate_run(
         )  # fmt: skip
         results[split]["checkpoint"] = checkpoint
         rundir.write_metrics(out, split, results[split])
-    return results.get("test") or results[next(reversed(results))]
+    return results
 
 
 def _task_probs(probs: np.ndarray | None) -> np.ndarray | None:
@@ -42,3 +43,41 @@ def _task_probs(probs: np.ndarray | None) -> np.ndarray | None:
     if probs is None:
         return None
     return probs[:, 1] if probs.shape[1] == 2 else probs
+
+
+def test_run(run: Path, *, split: str = "test", checkpoint: str = "best-val", data: dict | None = None) -> dict:
+    """Re-evaluate a finished run on one split with one of its checkpoints.
+
+    Args:
+        run: the run directory.
+        split: the split to score (``test``, ``val``, ``ood_test`` ...).
+        checkpoint: ``best-val``, ``best-train`` or ``last``.
+        data: data settings to override (e.g. another ``path`` for an out-of-distribution set).
+    """
+    from dataclasses import replace
+
+    from medattn.config import RunConfig, read_yaml
+    from medattn.errors import ConfigError, choose
+    from medattn.models import create_model
+    from medattn.train.checkpoint import CHECKPOINTS
+    from medattn.train.data import build_loaders, prepare_run_data
+    from medattn.train.engine import choose_device, choose_precision
+    from medattn.train.setup import build_loss, probabilities
+
+    choose("checkpoint", checkpoint, CHECKPOINTS)
+    if not (run / rundir.CONFIG).is_file():
+        raise ConfigError(f"{run}: not a run directory (no {rundir.CONFIG})")
+    config = RunConfig.from_dict(read_yaml(run / rundir.CONFIG), str(run / rundir.CONFIG))
+    if data:
+        config = replace(config, data=replace(config.data, **data))
+    spec = config.train
+    prepared = prepare_run_data(config.data, config.model.image_size, spec.seed)
+    loaders = build_loaders(prepared, spec, config.model.image_size)
+    choose("split", split, [s for s in loaders.evaluation if s != "train"])
+    device = choose_device()
+    model = create_model(config.model, load_weights=False).to(device, memory_format=torch.channels_last)
+    loaders.evaluation = {s: loaders.evaluation[s] for s in {"val", split} if s in loaders.evaluation}
+    loss_fn = build_loss(spec, model.spec.num_classes, None)
+    precision = choose_precision(device, spec.amp)
+    to_probs = lambda logits: probabilities(logits, spec)  # noqa: E731
+    return evaluate_run(run, model, prepared, loaders, loss_fn, precision, to_probs, checkpoint=checkpoint)[split]

@@ -72,3 +72,23 @@ def validate_train(spec: TrainSpec) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+
+
+def build_run_config(sections: dict, *, hyperparameters: str | None = None):
+    """A RunConfig from ``{"data": {...}, "model": {...}, "train": {...}}`` (file values already
+    overridden by flags), with the preset's protocol applied under the given training values.
+
+    Where the user's image size differs from the preset's, ``train.scaled`` records it.
+    """
+    from medattn.config import DataSpec, ModelSpec, RunConfig
+
+    model = ModelSpec.from_dict(sections.get("model") or {}, "model settings")
+    train = resolve_train(
+        sections.get("train") or {}, preset=model.preset, backbone=model.backbone, attention=model.attention,
+        hyperparameters=hyperparameters,
+    )  # fmt: skip
+    if model.preset and model.image_size:
+        preset_size = get_preset(model.preset).model.get("image_size")
+        if preset_size and preset_size != model.image_size:
+            train = replace(train, scaled={**train.scaled, "image_size": [preset_size, model.image_size]})
+    return RunConfig(DataSpec.from_dict(sections.get("data") or {}, "data settings"), model, train)

@@ -54,7 +54,7 @@ def _open_run(config: RunConfig | None, out: Path, resume: bool) -> RunConfig:
 
 
 def train_run(config: RunConfig | None, out: str | Path, *, resume: bool = False, reporter=None) -> dict:
-    """Train (or resume) a run in ``out`` and evaluate it; returns the final test metrics.
+    """Train (or resume) a run in ``out`` and evaluate it; returns the test metrics (val without a test split).
 
     Args:
         config: the resolved run configuration (ignored with ``resume``: the run's own is used).
@@ -114,9 +114,9 @@ def train_run(config: RunConfig | None, out: str | Path, *, resume: bool = False
         if reporter:
             reporter.epoch_done(row)
     dist.barrier()
-    result = evaluate_run(out, model, data, loaders, loss_fn, precision, to_probs) if dist.is_main else {}
+    results = evaluate_run(out, model, data, loaders, loss_fn, precision, to_probs) if dist.is_main else {}
     dist.close()
-    return result
+    return results.get("test") or results.get("val", {})
 
 
 def _early_stopped(state: dict, spec) -> bool:
