@@ -165,6 +165,8 @@ def train(
     workers: Annotated[int | None, Opt(help="Data-loading processes.")] = None,
     regime: Annotated[float | None, Opt(help="Fraction of the training split to use.")] = None,
     duplicates: Annotated[str | None, Opt(help="refuse | train | evaluation (cross-split copies).")] = None,
+    synthetic_n: Annotated[int | None, Opt(help="Synthetic benchmark size (without --data).")] = None,
+    shortcut: Annotated[float | None, Opt(help="Synthetic shortcut-marker strength (without --data).")] = None,
     hyperparameters: Annotated[str | None, Opt(help="Per-model lr/wd table of the preset (piater2024).")] = None,
     quiet: Annotated[bool, Opt(help="One line per epoch, no progress bar.")] = False,
     as_json: Annotated[bool, Opt("--json", help="Print the test metrics as JSON.")] = False,
@@ -178,7 +180,8 @@ def train(
     if (out is None) == (resume is None):
         raise ConfigError("give exactly one of --out RUN_DIR (new run) or --resume RUN_DIR")
     flags = {
-        "data": {"path": data, "recipe": recipe, "regime": regime, "duplicates": duplicates},
+        "data": {"path": data, "recipe": recipe, "regime": regime, "duplicates": duplicates,
+                 "synthetic_n": synthetic_n, "synthetic_shortcut": shortcut},
         "model": {"preset": preset, "backbone": backbone, "attention": attention, "placement": placement,
                   "head": head, "num_classes": num_classes, "image_size": image_size, "pretrained": pretrained,
                   "weights": weights},

@@ -69,7 +69,7 @@ def train_run(config: RunConfig | None, out: str | Path, *, resume: bool = False
     seed_everything(spec.seed, spec.deterministic)
     device = dist.device or choose_device()
     image_size = config.model.image_size or 224
-    data = prepare_run_data(config.data, image_size, spec.seed)
+    data = _prepare_once(dist, config, image_size)
     model = create_model(config.model).to(device, memory_format=torch.channels_last)
     if dist.is_main and not resume:
         write_yaml(out / rundir.CONFIG, replace(config, model=model.spec).to_dict())
@@ -117,6 +117,13 @@ def train_run(config: RunConfig | None, out: str | Path, *, resume: bool = False
     results = evaluate_run(out, model, data, loaders, loss_fn, precision, to_probs) if dist.is_main else {}
     dist.close()
     return results.get("test") or results.get("val", {})
+
+
+def _prepare_once(dist: Distributed, config: RunConfig, image_size: int):
+    """The main process writes (synthetic data) and decodes first; the others then reuse its cache."""
+    data = prepare_run_data(config.data, image_size, config.train.seed) if dist.is_main else None
+    dist.barrier()
+    return data or prepare_run_data(config.data, image_size, config.train.seed)
 
 
 def _early_stopped(state: dict, spec) -> bool:
