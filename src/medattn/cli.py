@@ -173,6 +173,7 @@ def train(
 ) -> None:
     """Train one model (resumable) and test it; writes a run directory."""
     from medattn.config import read_yaml
+    from medattn.train.engine import TrainingError
     from medattn.train.protocols import build_run_config
     from medattn.train.report import Reporter
     from medattn.train.run import train_run
@@ -193,7 +194,19 @@ def train(
     sections = read_yaml(config) if config else {}
     merged = {k: {**(sections.get(k) or {}), **{f: v for f, v in flags[k].items() if v is not None}} for k in flags}
     run_config = None if resume else build_run_config(merged, hyperparameters=hyperparameters)
-    metrics = train_run(run_config, resume or out, resume=resume is not None, reporter=Reporter(quiet=quiet or as_json))
+    try:
+        metrics = train_run(
+            run_config, resume or out, resume=resume is not None, reporter=Reporter(quiet=quiet or as_json)
+        )
+    except KeyboardInterrupt:
+        print(
+            f"medattn: interrupted; the last completed epoch is saved: medattn train --resume {resume or out}",
+            file=sys.stderr,
+        )
+        sys.exit(130)
+    except TrainingError as exc:
+        print(f"medattn: error: {exc}; last good checkpoint kept in {resume or out}/checkpoints", file=sys.stderr)
+        sys.exit(1)
     _print_metrics(metrics, as_json, f"{resume or out}: test split")
 
 

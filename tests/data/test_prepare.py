@@ -47,3 +47,10 @@ def test_or_the_training_copy_is_excluded_to_keep_the_official_test_set_whole(tm
     assert len(data.indices("test")) == 7
     assert len(data.indices("train")) + len(data.indices("val")) == 5
     assert data.removed[0].endswith("copy.png") and "1.png: excluded from" in data.removed[0]
+
+
+def test_a_single_class_is_refused(tmp_path):
+    for i in range(3):
+        write_image(tmp_path / "d" / "only" / f"{i}.png", np.full((4, 4), i, np.uint8))
+    with pytest.raises(DataError, match="only one class \\('only'\\)"):
+        prepare_data(tmp_path / "d", image_size=8, cache_root=tmp_path / "c")

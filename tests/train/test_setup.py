@@ -109,3 +109,24 @@ def test_invalid_training_settings(overrides, message):
         resolve_train(overrides)
     with pytest.raises(ConfigError, match="unknown hyperparameter set 'isbi'"):
         resolve_train({}, preset="piater2024", backbone="resnet18", hyperparameters="isbi")
+
+
+def test_a_failed_checkpoint_write_leaves_the_previous_one_intact(tmp_path, monkeypatch):
+    import medattn.train.checkpoint as checkpoint
+
+    model = nn.Linear(2, 2)
+    path = checkpoint.save_weights(model, tmp_path / "last.safetensors")
+    before = path.read_bytes()
+
+    def disk_full(state, filename):
+        with open(filename, "wb") as handle:
+            handle.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "save_file", disk_full)
+    with torch.no_grad():
+        model.weight.add_(1)
+    with pytest.raises(OSError, match="No space left"):
+        checkpoint.save_weights(model, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["last.safetensors"]

@@ -67,7 +67,10 @@ def prepare_data(
     reported, one line each.
     """
     choose("duplicate policy", duplicates, ("refuse", *DUPLICATE_POLICIES))
-    source = assign_splits(open_source(path, recipe), val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    source = open_source(path, recipe)
+    if len(source.classes) < 2:
+        raise DataError(f"{source.root}: only one class ('{source.classes[0]}'); a classifier needs at least two")
+    source = assign_splits(source, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
     if regime < 1:
         source = data_regime(source, regime, seed=seed)
     cache = open_cache(source.records, image_size, root=cache_root, workers=workers, progress=progress)
