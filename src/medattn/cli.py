@@ -168,6 +168,7 @@ def train(
     synthetic_n: Annotated[int | None, Opt(help="Synthetic benchmark size (without --data).")] = None,
     shortcut: Annotated[float | None, Opt(help="Synthetic shortcut-marker strength (without --data).")] = None,
     hyperparameters: Annotated[str | None, Opt(help="Per-model lr/wd table of the preset (piater2024).")] = None,
+    log: Annotated[str | None, Opt(help="Extra loggers: tensorboard, mlflow (comma-separated).")] = None,
     quiet: Annotated[bool, Opt(help="One line per epoch, no progress bar.")] = False,
     as_json: Annotated[bool, Opt("--json", help="Print the test metrics as JSON.")] = False,
 ) -> None:
@@ -189,7 +190,8 @@ def train(
         "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
                   "optimizer": optimizer, "schedule": schedule, "loss": loss, "augmentation": augmentation,
                   "patience": patience, "grad_clip": grad_clip, "seed": seed, "deterministic": deterministic,
-                  "workers": workers, "class_weights": _parse_weights(class_weights)},
+                  "workers": workers, "class_weights": _parse_weights(class_weights),
+                  "log": log.split(",") if log else None},
     }  # fmt: skip
     sections = read_yaml(config) if config else {}
     merged = {k: {**(sections.get(k) or {}), **{f: v for f, v in flags[k].items() if v is not None}} for k in flags}

@@ -106,6 +106,7 @@ class TrainSpec:
         deterministic: bit-identical results for the same seed on the same machine.
         workers: data-loading processes (0: in the training process).
         amp: mixed precision on CUDA (``auto``: bf16 where supported, else fp16; ``off``).
+        log: extra loggers, ``tensorboard`` and/or ``mlflow``.
         scaled: what the user scaled down from the protocol (e.g. ``{"epochs": [100, 5]}``).
     """
 
@@ -128,11 +129,13 @@ class TrainSpec:
     deterministic: bool = False
     workers: int = 0
     amp: str = "auto"
+    log: tuple[str, ...] = ()
     scaled: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["milestones"] = list(self.milestones)
+        data["log"] = list(self.log)
         if isinstance(self.class_weights, tuple):
             data["class_weights"] = list(self.class_weights)
         return data
@@ -140,8 +143,9 @@ class TrainSpec:
     @classmethod
     def from_dict(cls, data: dict, source: str = "train spec") -> "TrainSpec":
         data = dict(data)
-        if "milestones" in data:
-            data["milestones"] = tuple(data["milestones"])
+        for key in ("milestones", "log"):
+            if key in data:
+                data[key] = tuple(data[key])
         if isinstance(data.get("class_weights"), list):
             data["class_weights"] = tuple(data["class_weights"])
         return _from_dict(cls, data, source)

@@ -154,3 +154,19 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
         load_weights(
             create_model(ModelSpec("resnet18", image_size=32), load_weights=False), tmp_path / "junk.safetensors"
         )
+
+
+def test_tensorboard_and_mlflow_logs_hold_every_epoch(tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    train = TrainSpec(epochs=2, batch_size=16, lr=0.05, log=("tensorboard", "mlflow"))
+    train_run(RunConfig(DataSpec(synthetic_n=60), ModelSpec("resnet18", image_size=32), train), tmp_path / "run")
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("val_loss")] == [1, 2]
+    client = MlflowClient((tmp_path / "run" / "mlruns").resolve().as_uri())
+    (run,) = client.search_runs([client.get_experiment_by_name("medattn").experiment_id])
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1, 2]
+    assert run.data.params["train.lr"] == "0.05"

@@ -6,6 +6,7 @@ from medattn.config import TrainSpec
 from medattn.data.transforms import AUGMENTATIONS
 from medattn.errors import ConfigError, choose
 from medattn.models.presets import get_preset
+from medattn.train.loggers import LOGGERS
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "step", "cosine", "plateau")
@@ -55,6 +56,8 @@ def validate_train(spec: TrainSpec) -> None:
     choose("loss", spec.loss, LOSSES)
     choose("augmentation", spec.augmentation, AUGMENTATIONS)
     choose("amp mode", spec.amp, AMP_MODES)
+    for name in spec.log:
+        choose("logger", name, LOGGERS)
     checks = [
         (spec.epochs >= 1, f"--epochs must be at least 1, got {spec.epochs}"),
         (spec.batch_size >= 1, f"--batch-size must be at least 1, got {spec.batch_size}"),

@@ -24,6 +24,7 @@ from medattn.train.data import build_loaders, prepare_run_data
 from medattn.train.distributed import Distributed
 from medattn.train.engine import choose_device, choose_precision, evaluate, train_epoch
 from medattn.train.final import evaluate_run
+from medattn.train.loggers import flat_params, open_loggers
 from medattn.train.setup import build_loss, build_optimizer, build_scheduler, class_weight_tensor, probabilities
 
 
@@ -88,6 +89,7 @@ def train_run(config: RunConfig | None, out: str | Path, *, resume: bool = False
     precision = choose_precision(device, spec.amp)
     scaler = torch.amp.GradScaler("cuda") if precision.dtype == torch.float16 else None
     to_probs = lambda logits: probabilities(logits, spec)  # noqa: E731
+    loggers = open_loggers(spec.log, out, flat_params(config.to_dict())) if dist.is_main else []
     for epoch in range(state["epoch"], spec.epochs):
         if _early_stopped(state, spec):
             break
@@ -111,8 +113,12 @@ def train_run(config: RunConfig | None, out: str | Path, *, resume: bool = False
                "images_per_second": speed}  # fmt: skip
         if dist.is_main:
             _end_epoch(out, model, optimizer, scheduler, state, row)
+        for logger in loggers:
+            logger.log(row)
         if reporter:
             reporter.epoch_done(row)
+    for logger in loggers:
+        logger.close()
     dist.barrier()
     results = evaluate_run(out, model, data, loaders, loss_fn, precision, to_probs) if dist.is_main else {}
     dist.close()
