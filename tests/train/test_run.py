@@ -170,3 +170,30 @@ def test_tensorboard_and_mlflow_logs_hold_every_epoch(tmp_path, monkeypatch):
     (run,) = client.search_runs([client.get_experiment_by_name("medattn").experiment_id])
     assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1, 2]
     assert run.data.params["train.lr"] == "0.05"
+
+
+def test_ctrl_c_exits_cleanly_and_the_run_resumes(tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--out", str(run), "--epochs", "4", "--quiet", *TINY]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "medattn", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.time() + 240
+    while time.time() < deadline and not (run / "history.csv").exists():
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    if process.returncode == 0:
+        pytest.skip("the run finished before the interrupt arrived")
+    assert process.returncode == 130 and "medattn train --resume" in stderr
+    resumed = medattn("train", "--resume", str(run), "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    assert [int(row["epoch"]) for row in _history(run)] == [1, 2, 3, 4]
+
+
+def test_batch_larger_than_the_training_split_still_trains(tmp_path):
+    train = TrainSpec(epochs=1, batch_size=500, lr=0.01)
+    metrics = train_run(
+        RunConfig(DataSpec(synthetic_n=40), ModelSpec("resnet18", image_size=32), train), tmp_path / "run"
+    )
+    assert metrics["n"] > 0 and len(_history(tmp_path / "run")) == 1

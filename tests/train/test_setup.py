@@ -130,3 +130,25 @@ def test_a_failed_checkpoint_write_leaves_the_previous_one_intact(tmp_path, monk
         checkpoint.save_weights(model, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.safetensors"]
+
+
+@pytest.mark.parametrize("schedule", ["constant", "step", "cosine", "plateau"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("loss, classes", [("ce", 2), ("bce", 1), ("bce", 2)])
+def test_every_loss_optimiser_schedule_combination_runs_through_the_epoch_loops(schedule, optimizer, loss, classes):
+    from medattn.train.engine import Precision, evaluate, train_epoch
+
+    torch.manual_seed(0)
+    spec = TrainSpec(epochs=3, schedule=schedule, optimizer=optimizer, loss=loss, lr=0.05)
+    x = torch.randn(48, 4)
+    loader = [(x[i : i + 16], (x[i : i + 16, 0] > 0).long()) for i in range(0, 48, 16)]
+    model = nn.Linear(4, classes)
+    opt, loss_fn = build_optimizer(model, spec), build_loss(spec, classes, None)
+    scheduler, cpu = build_scheduler(opt, spec), Precision(torch.device("cpu"))
+    losses = []
+    for epoch in range(spec.epochs):
+        train_epoch(model, loader, loss_fn, opt, cpu, epoch=epoch)
+        val_loss, probs, labels = evaluate(model, loader, loss_fn, cpu, lambda z: probabilities(z, spec))
+        scheduler.step(val_loss) if schedule == "plateau" else scheduler.step()
+        losses.append(val_loss)
+    assert losses[-1] < losses[0] and probs.shape == (48, 2) and labels.shape == (48,)
