@@ -88,10 +88,10 @@ def demo(
     if epochs < 1:
         raise ConfigError(f"--epochs must be at least 1, got {epochs}")
     results = run_demo(out, epochs=epochs, quiet=as_json)
-    table = Table("attention", "params", *SUMMARY_METRICS, title="test split (95 % bootstrap CI)")
-    for r in results:
-        cells = [_with_ci(r[name]) for name in SUMMARY_METRICS]
-        table.add_row(r["attention"], f"{r['params']:,}", *cells)
+    table = Table("", *(f"resnet18 + {r['attention']}" for r in results), title="test split, 95 % bootstrap CI")
+    table.add_row("params", *(f"{r['params']:,}" for r in results))
+    for name in SUMMARY_METRICS:
+        table.add_row(name, *(_with_ci(r[name]) for r in results))
     _emit(results, as_json, table)
     if not as_json:
         console.print(f"runs and results.json in {out}")
