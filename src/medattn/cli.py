@@ -119,10 +119,7 @@ def audit(
     source = open_source(data, recipe)
     with progress_callback("auditing", quiet=as_json) as update:
         report = audit_source(source, near_duplicate_distance=near_distance, progress=update)
-    table = Table("split", *source.classes, title=f"{report['num_images']:,} images")
-    for split, counts in report["counts"].items():
-        table.add_row(split, *(f"{counts.get(c, 0):,}" for c in source.classes))
-    _emit(report, as_json, table)
+    _emit(report, as_json, _counts_table(f"{report['num_images']:,} images", source.classes, report["counts"]))
     if not as_json:
         for line in report["findings"] or ["no problems found"]:
             console.print(f"- {line}", highlight=False)
@@ -265,10 +262,17 @@ def synth(
         raise ConfigError(f"synth: {exc}") from None
     source = open_source(out, "synthetic")
     summary = {"out": str(out), "num_images": len(source.records), "counts": source.class_counts()}
-    table = Table("split", *source.classes, title=f"{len(source.records):,} synthetic images in {out}")
-    for split, counts in summary["counts"].items():
-        table.add_row(split, *(str(counts[c]) for c in source.classes))
-    _emit(summary, as_json, table)
+    _emit(
+        summary, as_json, _counts_table(f"{len(source.records):,} synthetic images", source.classes, summary["counts"])
+    )
+
+
+def _counts_table(title: str, classes, counts: dict) -> Table:
+    """Images per split (rows) and class (columns)."""
+    table = Table("split", *classes, title=title)
+    for split, per_class in counts.items():
+        table.add_row(str(split), *(f"{per_class.get(c, 0):,}" for c in classes))
+    return table
 
 
 def _parse_weights(text: str | None):

@@ -4,8 +4,6 @@ Both are written to a temporary file, fsynced and renamed, so a kill (or a full 
 leaves the previous checkpoint intact. Nothing is ever loaded in a way that can execute code.
 """
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -13,29 +11,15 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from medattn.errors import ConfigError
+from medattn.io import write_atomic
 
 CHECKPOINTS = ("best-val", "best-train", "last")
-
-
-def _atomic(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def save_weights(model: nn.Module, path: Path) -> Path:
     """The model's state (parameters and buffers) as safetensors, atomically."""
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    return _atomic(path, lambda tmp: save_file(state, tmp))
+    return write_atomic(path, lambda tmp: save_file(state, tmp))
 
 
 def load_weights(model: nn.Module, path: Path) -> None:
@@ -56,7 +40,7 @@ def load_weights(model: nn.Module, path: Path) -> None:
 
 def save_trainer_state(state: dict, path: Path) -> Path:
     """Optimiser, scheduler, epoch, RNG and early-stopping state (tensors and plain values only)."""
-    return _atomic(path, lambda tmp: torch.save(state, tmp))
+    return write_atomic(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_trainer_state(path: Path) -> dict:
