@@ -131,3 +131,15 @@ def test_audit_json_and_strict_exit_codes(capsys, monkeypatch, tmp_path):
     assert code == 1 and "span splits" in out
     code, _, err = run(capsys, monkeypatch, "audit", str(tmp_path / "missing"))
     assert code == 2 and "not a folder" in err
+
+
+def test_synth_writes_the_benchmark_and_refuses_bad_values(capsys, monkeypatch, tmp_path):
+    code, out, _ = run(capsys, monkeypatch, "synth", str(tmp_path / "s"), "--n", "30", "--size", "16", "--json")
+    summary = json.loads(out)
+    assert code == 0 and summary["num_images"] == 30 and (tmp_path / "s" / "manifest.csv").is_file()
+    code, _, err = run(capsys, monkeypatch, "synth", str(tmp_path / "t"), "--n", "0")
+    assert code == 2 and err.startswith("medattn: error: synth:") and err.count("\n") == 1
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "thesis.txt").write_text("keep me")
+    code, _, err = run(capsys, monkeypatch, "synth", str(tmp_path / "foreign"), "--n", "10")
+    assert code == 2 and (tmp_path / "foreign" / "thesis.txt").read_text() == "keep me"

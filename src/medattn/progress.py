@@ -9,8 +9,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 @contextmanager
 def progress_callback(description: str, *, quiet: bool = False) -> Iterator[Callable[[int, int], None]]:
-    """Yield ``update(done, total)`` driving one bar on stderr (a no-op when ``quiet``)."""
-    if quiet:
+    """Yield ``update(done, total)`` driving one bar on stderr (a no-op when ``quiet`` or when stderr
+    is not a terminal, so logs and pipes get no control characters)."""
+    console = Console(stderr=True)
+    if quiet or not console.is_terminal:
         yield lambda done, total: None
         return
     columns = (
@@ -21,6 +23,6 @@ def progress_callback(description: str, *, quiet: bool = False) -> Iterator[Call
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(description, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)

@@ -5,11 +5,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 class Reporter:
-    """Progress display for ``train_run`` (``quiet`` prints one line per epoch, for logs)."""
+    """Progress display for ``train_run``: a live bar per epoch on a terminal, and one line per
+    epoch always (``quiet`` or a non-terminal stderr: the lines only)."""
 
     def __init__(self, quiet: bool = False):
-        self.quiet = quiet
         self.console = Console(stderr=True)
+        self.quiet = quiet or not self.console.is_terminal  # no live bar in logs and pipes
         self.progress: Progress | None = None
 
     def epoch(self, epoch: int, epochs: int, steps: int):
