@@ -8,21 +8,22 @@ same weights as an uninterrupted one.
 
 import math
 import time
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
-from medattn.config import RunConfig, read_yaml, write_yaml
+from medattn.config import RunConfig, TrainSpec, read_yaml, write_yaml
 from medattn.errors import ConfigError
 from medattn.models import create_model
 from medattn.train import rundir
 from medattn.train.checkpoint import load_trainer_state, load_weights, save_trainer_state, save_weights
-from medattn.train.data import build_loaders, prepare_run_data
+from medattn.train.data import Loaders, build_loaders, prepare_run_data
 from medattn.train.distributed import Distributed
-from medattn.train.engine import choose_device, choose_precision, evaluate, train_epoch
+from medattn.train.engine import Precision, choose_device, choose_precision, evaluate, train_epoch
 from medattn.train.final import evaluate_run
 from medattn.train.loggers import flat_params, open_loggers
 from medattn.train.setup import build_loss, build_optimizer, build_scheduler, class_weight_tensor, probabilities
@@ -54,6 +55,24 @@ def _open_run(config: RunConfig | None, out: Path, resume: bool) -> RunConfig:
     return config
 
 
+@dataclass
+class Session:
+    """What one epoch needs: the model (and its DDP wrapper), data, loss, optimiser and precision."""
+
+    spec: TrainSpec
+    model: torch.nn.Module
+    trained: torch.nn.Module
+    loaders: Loaders
+    loss_fn: Callable
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    precision: Precision
+    scaler: torch.amp.GradScaler | None
+
+    def to_probs(self, logits: torch.Tensor) -> torch.Tensor:
+        return probabilities(logits, self.spec)
+
+
 def train_run(config: RunConfig | None, out: str | Path, *, resume: bool = False, reporter=None) -> dict:
     """Train (or resume) a run in ``out`` and evaluate it; returns the test metrics (val without a test split).
 
@@ -66,11 +85,37 @@ def train_run(config: RunConfig | None, out: str | Path, *, resume: bool = False
     out = Path(out)
     config = _open_run(config, out, resume)
     dist = Distributed.from_environment()
-    spec = config.train
-    seed_everything(spec.seed, spec.deterministic)
+    seed_everything(config.train.seed, config.train.deterministic)
+    data = _prepare_once(dist, config, config.model.image_size or 224)
+    session = _start(config, data, dist, out, resume)
+    state = _restore(out, session) if resume else _fresh_state()
+    loggers = open_loggers(config.train.log, out, flat_params(config.to_dict())) if dist.is_main else []
+    for epoch in range(state["epoch"], config.train.epochs):
+        if _early_stopped(state, config.train):
+            break
+        row = _epoch(session, epoch, dist, reporter)
+        if dist.is_main:
+            _end_epoch(out, session, state, row)
+        for logger in loggers:
+            logger.log(row)
+        if reporter:
+            reporter.epoch_done(row)
+    for logger in loggers:
+        logger.close()
+    dist.barrier()
+    results = {}
+    if dist.is_main:
+        results = evaluate_run(
+            out, session.model, data, session.loaders, session.loss_fn, session.precision, session.to_probs
+        )
+    dist.close()
+    return results.get("test") or results.get("val", {})
+
+
+def _start(config: RunConfig, data, dist: Distributed, out: Path, resume: bool) -> Session:
+    """Build the model, loaders, loss, optimiser and schedule; a new run writes config.yaml and env.json."""
+    spec, image_size = config.train, config.model.image_size or 224
     device = dist.device or choose_device()
-    image_size = config.model.image_size or 224
-    data = _prepare_once(dist, config, image_size)
     model = create_model(config.model).to(device, memory_format=torch.channels_last)
     if dist.is_main and not resume:
         write_yaml(out / rundir.CONFIG, replace(config, model=model.spec).to_dict())
@@ -81,48 +126,39 @@ def train_run(config: RunConfig | None, out: str | Path, *, resume: bool = False
     weights = class_weight_tensor(spec, loaders.train_labels, model.spec.num_classes)
     loss_fn = build_loss(spec, model.spec.num_classes, None if weights is None else weights.to(device))
     optimizer = build_optimizer(model, spec)
-    scheduler = build_scheduler(optimizer, spec)
-    state = {"epoch": 0, "history": [], "best_val": math.inf, "best_train": math.inf, "stale_epochs": 0}
-    if resume:
-        state = _restore(out, model, optimizer, scheduler)
-    trained = dist.wrap(model)
     precision = choose_precision(device, spec.amp)
     scaler = torch.amp.GradScaler("cuda") if precision.dtype == torch.float16 else None
-    to_probs = lambda logits: probabilities(logits, spec)  # noqa: E731
-    loggers = open_loggers(spec.log, out, flat_params(config.to_dict())) if dist.is_main else []
-    for epoch in range(state["epoch"], spec.epochs):
-        if _early_stopped(state, spec):
-            break
-        torch.manual_seed(spec.seed * 100_003 + epoch)
-        dist.set_epoch(loaders.train, epoch)
-        start = time.perf_counter()
-        progress = reporter.epoch(epoch, spec.epochs, len(loaders.train)) if reporter else None
-        train_loss, speed = train_epoch(
-            trained, loaders.train, loss_fn, optimizer, precision, epoch=epoch, grad_clip=spec.grad_clip,
-            scaler=scaler, progress=progress,
-        )  # fmt: skip
-        val_loss, val_probs, val_labels = evaluate(model, loaders.evaluation["val"], loss_fn, precision, to_probs)
-        auc, balanced = _val_scores(val_probs, val_labels)
-        lr = optimizer.param_groups[0]["lr"]
-        if spec.schedule == "plateau":
-            scheduler.step(val_loss)
-        else:
-            scheduler.step()
-        row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "val_auc_roc": auc,
-               "val_balanced_accuracy": balanced, "lr": lr, "seconds": time.perf_counter() - start,
-               "images_per_second": speed}  # fmt: skip
-        if dist.is_main:
-            _end_epoch(out, model, optimizer, scheduler, state, row)
-        for logger in loggers:
-            logger.log(row)
-        if reporter:
-            reporter.epoch_done(row)
-    for logger in loggers:
-        logger.close()
-    dist.barrier()
-    results = evaluate_run(out, model, data, loaders, loss_fn, precision, to_probs) if dist.is_main else {}
-    dist.close()
-    return results.get("test") or results.get("val", {})
+    return Session(
+        spec, model, dist.wrap(model), loaders, loss_fn, optimizer, build_scheduler(optimizer, spec), precision, scaler
+    )
+
+
+def _epoch(session: Session, epoch: int, dist: Distributed, reporter) -> dict:
+    """Train one epoch (randomness seeded from seed and epoch), validate, step the schedule."""
+    spec = session.spec
+    torch.manual_seed(spec.seed * 100_003 + epoch)
+    dist.set_epoch(session.loaders.train, epoch)
+    start = time.perf_counter()
+    progress = reporter.epoch(epoch, spec.epochs, len(session.loaders.train)) if reporter else None
+    train_loss, speed = train_epoch(
+        session.trained, session.loaders.train, session.loss_fn, session.optimizer, session.precision, epoch=epoch,
+        grad_clip=spec.grad_clip, scaler=session.scaler, progress=progress,
+    )  # fmt: skip
+    val = session.loaders.evaluation["val"]
+    val_loss, val_probs, val_labels = evaluate(session.model, val, session.loss_fn, session.precision, session.to_probs)
+    auc, balanced = _val_scores(val_probs, val_labels)
+    lr = session.optimizer.param_groups[0]["lr"]
+    if spec.schedule == "plateau":
+        session.scheduler.step(val_loss)
+    else:
+        session.scheduler.step()
+    return {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "val_auc_roc": auc,
+            "val_balanced_accuracy": balanced, "lr": lr, "seconds": time.perf_counter() - start,
+            "images_per_second": speed}  # fmt: skip
+
+
+def _fresh_state() -> dict:
+    return {"epoch": 0, "history": [], "best_val": math.inf, "best_train": math.inf, "stale_epochs": 0}
 
 
 def _prepare_once(dist: Distributed, config: RunConfig, image_size: int):
@@ -136,8 +172,9 @@ def _early_stopped(state: dict, spec) -> bool:
     return spec.patience is not None and state["stale_epochs"] >= spec.patience
 
 
-def _end_epoch(out: Path, model, optimizer, scheduler, state: dict, row: dict) -> None:
+def _end_epoch(out: Path, session: Session, state: dict, row: dict) -> None:
     """Record the epoch and write checkpoints: best-val and best-train when improved, always last."""
+    model, optimizer, scheduler = session.model, session.optimizer, session.scheduler
     state["history"].append(row)
     state["epoch"] = row["epoch"]
     improved = row["val_loss"] < state["best_val"]
@@ -154,12 +191,13 @@ def _end_epoch(out: Path, model, optimizer, scheduler, state: dict, row: dict) -
     rundir.write_history(out, state["history"])
 
 
-def _restore(out: Path, model, optimizer, scheduler) -> dict:
+def _restore(out: Path, session: Session) -> dict:
+    """The state after the last completed epoch (a run killed in its first epoch starts afresh)."""
     weights, trainer = rundir.checkpoint_paths(out, "last")
     if not trainer.is_file():
-        return {"epoch": 0, "history": [], "best_val": math.inf, "best_train": math.inf, "stale_epochs": 0}
-    load_weights(model, weights)
+        return _fresh_state()
+    load_weights(session.model, weights)
     state = load_trainer_state(trainer)
-    optimizer.load_state_dict(state.pop("optimizer"))
-    scheduler.load_state_dict(state.pop("scheduler"))
+    session.optimizer.load_state_dict(state.pop("optimizer"))
+    session.scheduler.load_state_dict(state.pop("scheduler"))
     return state
