@@ -78,3 +78,13 @@ def test_channel_statistics():
     images = torch.stack([torch.zeros(1, 2, 2, dtype=torch.uint8), torch.full((1, 2, 2), 255, dtype=torch.uint8)])
     mean, std = channel_statistics(images)
     assert mean == pytest.approx((0.5, 0.5, 0.5)) and std == pytest.approx((0.5345,) * 3, abs=1e-3)
+
+
+def test_grey_images_get_the_same_jitter_as_their_three_channel_copy():
+    grey = tv_tensors.Image(torch.rand(1, 8, 8) * 0.5 + 0.25)
+    rgb = tv_tensors.Image(grey.repeat(3, 1, 1))
+    params = jitter_params(1.2, 0.8, 1.3, 0.05)
+    jitter = ColorJitter(0, 0, 0, 0)
+    out_grey, out_rgb = jitter.transform(grey, params), jitter.transform(rgb, params)
+    assert out_grey.shape == (1, 8, 8)
+    torch.testing.assert_close(out_grey.repeat(3, 1, 1), out_rgb, atol=1e-5, rtol=0)

@@ -33,7 +33,8 @@ def jitter_params(brightness: float, contrast: float, saturation: float, hue_shi
     )
     matrix = contrast * brightness * chroma
     offset = (1 - contrast) * brightness * chroma.sum(1)
-    return {"matrix": matrix.float(), "offset": offset.float()}
+    grey = {"grey_scale": contrast * brightness, "grey_offset": (1 - contrast) * brightness}
+    return {"matrix": matrix.float(), "offset": offset.float(), **grey}
 
 
 class ColorJitter(v2.Transform):
@@ -60,6 +61,9 @@ class ColorJitter(v2.Transform):
         if isinstance(inpt, tv_tensors.Mask) or not isinstance(inpt, torch.Tensor) or not inpt.is_floating_point():
             return inpt
         x = inpt.as_subclass(torch.Tensor)
+        if x.shape[-3] == 1:  # grey: saturation and hue are no-ops, brightness and contrast are scalars
+            out = params["grey_scale"] * x + params["grey_offset"] * x.mean((-2, -1), keepdim=True)
+            return tv_tensors.wrap(out.clamp(0, 1), like=inpt)
         mean_luma = (x.mean((-2, -1)) * _LUMA.float()).sum(-1)[..., None, None, None]
         out = torch.einsum("ij,...jhw->...ihw", params["matrix"], x) + params["offset"].view(3, 1, 1) * mean_luma
         return tv_tensors.wrap(out.clamp(0, 1), like=inpt)
@@ -114,10 +118,10 @@ def build_transform(
     choose("augmentation", augmentation, AUGMENTATIONS)
     geometric, photometric = AUGMENTATIONS[augmentation](size)
     steps = [
-        *geometric,  # on uint8 and before channel expansion: cheaper; masks follow
-        ToThreeChannels(),
+        *geometric,  # on uint8 and on one channel for grey images: cheaper; masks follow
         v2.ToDtype(torch.float32, scale=True),
         *photometric,
+        ToThreeChannels(),
         v2.Normalize(mean=list(mean), std=list(std)),
     ]
     return v2.Compose(steps)
