@@ -1,0 +1,1 @@
+"""Explanations: attribution methods, native attention maps, quality scores, figures, reader study."""
