@@ -25,3 +25,12 @@ def test_failed_write_keeps_the_previous_file(tmp_path):
         write_text_atomic(path, Unwritable())
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_written_files_get_the_usual_permissions_not_mkstemps_0600(tmp_path):
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    path = write_text_atomic(tmp_path / "r.txt", "x")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -6,6 +6,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+_UMASK = os.umask(0o022)  # read once at import (os.umask can only be read by setting it) and put back
+os.umask(_UMASK)
+
 
 def write_atomic(path: str | Path, write: Callable[[str], None]) -> Path:
     """Let ``write(tmp)`` fill a temporary file beside ``path``, fsync it, then rename it into place.
@@ -21,6 +24,7 @@ def write_atomic(path: str | Path, write: Callable[[str], None]) -> Path:
         write(tmp)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are shared like any other file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
