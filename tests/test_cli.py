@@ -7,16 +7,7 @@ import sys
 import pytest
 import torch
 
-from medattn import cli
-
-
-def run(capsys, monkeypatch, *argv):
-    monkeypatch.setattr(sys, "argv", ["medattn", *argv])
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main()
-        raise SystemExit(0)
-    out, err = capsys.readouterr()
-    return exit_info.value.code or 0, out, err
+from .cli_helpers import run_cli as run
 
 
 def test_model_info_json_reports_the_seed_001_count(capsys, monkeypatch):

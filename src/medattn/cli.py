@@ -1,25 +1,18 @@
 """The ``medattn`` command line: parses options, calls the library, prints. No logic of its own."""
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from medattn.cli_explain import explain_command, reader_app
+from medattn.cli_output import console
+from medattn.cli_output import emit as _emit
 from medattn.errors import ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Does attention really help? Build, train, explain.")
-console = Console()
-
-
-def _emit(data, as_json: bool, table: Table | None = None) -> None:
-    if as_json:
-        print(json.dumps(data, indent=2))
-    else:
-        console.print(table)
 
 
 @app.command()
@@ -265,6 +258,10 @@ def synth(
     _emit(
         summary, as_json, _counts_table(f"{len(source.records):,} synthetic images", source.classes, summary["counts"])
     )
+
+
+app.command("explain")(explain_command)
+app.add_typer(reader_app, name="reader-study")
 
 
 def _counts_table(title: str, classes, counts: dict) -> Table:

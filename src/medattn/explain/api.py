@@ -81,7 +81,7 @@ def explain(
     labels: torch.Tensor | None = None,
     head: str | None = None,
     baseline: str | None = None,
-    normalisation: Normalisation = Normalisation(),
+    normalisation: Normalisation | None = None,
     seed: int = 0,
     mode: str = "eval",
     memory_limit: int | None = None,
@@ -107,6 +107,7 @@ def explain(
     choose("mode", mode, MODES)
     wrapped = model if isinstance(model, TargetModel) else TargetModel(model, head or head_kind(model))
     resolved = resolve_options(entry, options, baseline)
+    normalisation = normalisation or Normalisation()
     device = next(wrapped.parameters()).device
     images = images.to(device, torch.float32)
     modes = {module: module.training for module in wrapped.modules()}
@@ -141,7 +142,9 @@ def _run(wrapped, images, targets, entry, resolved, normalisation, seed, memory_
     maps, extras = [], {}
     for start in range(0, len(images), chunk):
         part = images[start : start + chunk].detach().requires_grad_(True)
-        base = make_baseline(resolved["baseline"], part.detach(), normalisation, seed=seed) if entry.uses_baseline else None
+        base = None
+        if entry.uses_baseline:
+            base = make_baseline(resolved["baseline"], part.detach(), normalisation, seed=seed)
         options = {k: v for k, v in resolved.items() if k != "baseline"}
         request = Request(wrapped, part, targets[start : start + chunk].to(images.device), options, base, chunk)
         with torch.random.fork_rng(devices=[images.device] if images.device.type == "cuda" else []):

@@ -39,7 +39,7 @@ class Normalisation:
 def make_baseline(
     name: str,
     images: torch.Tensor,
-    normalisation: Normalisation = Normalisation(),
+    normalisation: Normalisation | None = None,
     *,
     seed: int = 0,
     dataset_mean: tuple[float, ...] | None = None,
@@ -57,6 +57,7 @@ def make_baseline(
         dataset_mean: per-channel mean pixel value for ``mean``.
     """
     choose("baseline", name, BASELINES)
+    normalisation = normalisation or Normalisation()
     if name == "blurred":
         sigma = max(images.shape[-1], images.shape[-2]) * BLUR_SIGMA_FRACTION
         kernel = 2 * int(3 * sigma) + 1
