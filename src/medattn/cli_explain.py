@@ -71,6 +71,9 @@ def _summary_table(summary: dict, out: Path) -> Table:
     table = Table("method", "files", "display scale", title=f"{len(summary['images'])} images explained -> {out}")
     for method, info in summary["figures"].items():
         table.add_row(method, ", ".join(info["files"]), info["display"]["label"])
+    for key, made in summary["explanations"].items():
+        if "refused" in made:
+            table.add_row(key, "refused", made["refused"])
     return table
 
 

@@ -39,16 +39,18 @@ def test_explain_writes_maps_figures_and_scores(runs, tmp_path, capsys, monkeypa
     out = tmp_path / "explained"
     listed = _list_file(runs[0], tmp_path / "list.txt")
     code, stdout, stderr = run_cli(
-        capsys, monkeypatch, "explain", *runs, "--method", "saliency", "--method", "gradcam", "--select", "list",
+        capsys, monkeypatch, "explain", *runs, "--method", "saliency", "--method", "gradcam", "--method", "attention", "--select", "list",
         "--list", listed, "--target", "predicted", "--out", out, "--scores", "localisation,complexity", "--json",
     )  # fmt: skip
     assert code == 0, stderr
     summary = json.loads(stdout)
     assert len(summary["images"]) == 3
-    assert set(summary["explanations"]) == {"none|saliency", "none|gradcam", "cbam|saliency", "cbam|gradcam"}
+    assert len(summary["explanations"]) == 6
+    assert "no native spatial attention map" in summary["explanations"]["none|attention"]["refused"]
     assert summary["explanations"]["cbam|gradcam"]["model_mode"] == "eval"
     with np.load(out / "maps.npz") as maps:
-        assert maps["cbam|gradcam"].shape == (3, 32, 32)
+        assert maps["cbam|gradcam"].shape == maps["cbam|attention"].shape == (3, 32, 32)
+        assert "none|attention" not in maps.files
     for name in ("grid-saliency", "grid-gradcam", "mean-saliency", "mean-gradcam"):
         assert (out / f"{name}.png").stat().st_size > 1000 and (out / f"{name}.pdf").is_file()
     scores = {row["score"] for row in summary["scores"]["summary"]}

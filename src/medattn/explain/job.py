@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medattn.errors import ConfigError
 from medattn.explain.api import explain
 from medattn.explain.baselines import Normalisation
 from medattn.explain.display import denormalise, normalise_columns
@@ -76,14 +77,22 @@ def _explain_all(job: ExplainJob, runs: list[LoadedRun], images, labels, progres
     maps, metadata = {}, {}
     total = len(runs) * len(job.methods)
     for step, (run, method) in enumerate(((r, m) for r in runs for m in job.methods), start=1):
-        result = explain(
-            run.model, images, job.target, method, labels=labels, seed=job.seed, memory_limit=job.memory_limit,
-            normalisation=Normalisation(),
-        )  # fmt: skip
+        try:
+            result = explain(
+                run.model, images, job.target, method, labels=labels, seed=job.seed, memory_limit=job.memory_limit,
+                normalisation=Normalisation(),
+            )  # fmt: skip
+        except ConfigError as refusal:  # e.g. 'attention' on the baseline: the other models still get their maps
+            metadata[f"{run.name}|{method}"] = {"method": method, "refused": str(refusal)}
+            continue
+        finally:
+            if progress:
+                progress(step, total)
         maps[(run.name, method)] = result.maps[:, 0].numpy()
         metadata[f"{run.name}|{method}"] = result.metadata()
-        if progress:
-            progress(step, total)
+    if not maps:
+        reasons = {m["refused"] for m in metadata.values()}
+        raise ConfigError(f"every model refused every method: {'; '.join(sorted(reasons))}")
     return maps, metadata
 
 
@@ -119,6 +128,8 @@ def _figures(job: ExplainJob, pixels: np.ndarray, maps: dict, row_titles: list[s
     written = {}
     for method in job.methods:
         columns = {model: m for (model, meth), m in maps.items() if meth == method}
+        if not columns:
+            continue
         scheme = _scheme(job.display, METHODS[method].signed)
         normalised, scale = normalise_columns(columns, scheme)
         paths = explanation_grid(pixels, normalised, job.out / f"grid-{method}", row_titles=row_titles, scale=scale)

@@ -91,9 +91,10 @@ def _repeatability(runs, maps: dict, methods: list[str]) -> dict[tuple[str, str]
     for names in groups.values():
         for name in names if len(names) > 1 else []:
             others = [n for n in names if n != name]
-            for method in methods:
+            for method in (m for m in methods if (name, m) in maps):
                 mine = torch.as_tensor(maps[(name, method)][:, None])
-                pairs = {m: [repeatability.similarity(mine, maps[(o, method)][:, None], m) for o in others]
+                pairs = {m: [repeatability.similarity(mine, maps[(o, method)][:, None], m) for o in others
+                             if (o, method) in maps]
                          for m in ("ssim", "spearman")}  # fmt: skip
                 values[(name, method)] = {m: np.mean(v, axis=0) for m, v in pairs.items()}
     return values
@@ -110,7 +111,7 @@ def score_explanations(job, runs, images, labels, masks, maps: dict, progress=No
     families = list(job.scores)
     rows, verdicts = [], {}
     seeds = _repeatability(runs, maps, job.methods) if "repeatability" in families else {}
-    steps = [(run, method) for run in runs for method in job.methods]
+    steps = [(run, method) for run in runs for method in job.methods if (run.name, method) in maps]
     for step, (run, method) in enumerate(steps, start=1):
         m = torch.as_tensor(maps[(run.name, method)][:, None])
         targets = _targets(job, run, images, labels)
