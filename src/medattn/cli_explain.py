@@ -53,6 +53,10 @@ def explain_command(
     emit(summary, as_json, _summary_table(summary, out))
     if not as_json and families:
         console.print(_scores_table(summary["scores"]))
+        for key, verdict in summary["scores"]["sanity"].items():
+            outcome = "passed" if verdict["passed"] else "FAILED (maps barely change with randomised weights)"
+            console.print(f"randomisation check {key}: {outcome}, mean {verdict['measure']} "
+                          f"{verdict['statistic']:.2f} vs threshold {verdict['threshold']}", highlight=False)  # fmt: skip
 
 
 def _score_families(text: str | None, flag: bool) -> list[str]:

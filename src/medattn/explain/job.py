@@ -64,7 +64,8 @@ def run_explain(job: ExplainJob, progress=None) -> dict:
     _write_arrays(job.out / "images.npz", {"images": (pixels * 255).round().astype(np.uint8)}
                   | ({} if masks is None else {"masks": masks[:, 0].numpy()}))  # fmt: skip
     summary = _summary(job, images, rows, predictions, metadata)
-    summary["figures"] = _figures(job, pixels, maps, [Path(images.paths[r]).name for r in rows])
+    titles = [f"{Path(images.paths[r]).name} ({images.classes[images.labels[r]]})" for r in rows]
+    summary["figures"] = _figures(job, pixels, maps, titles)
     if job.scores:
         from medattn.explain.quality import score_explanations
 
