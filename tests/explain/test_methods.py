@@ -193,34 +193,32 @@ def test_vit_gradcam_reshapes_tokens_and_rollout_is_a_distribution():
         explain(model, x, 1, "guided-gradcam")
 
 
-def test_native_cbam_map_is_the_spatial_gate(cbam_model):
-    x = torch.randn(2, 3, 32, 32)
-    gates = []
-    last = [m for m in cbam_model.modules() if type(m).__name__ == "CBAM"][-1]
-    handle = last.spatial_gate.register_forward_hook(lambda m, i, o: gates.append(o.detach()))
-    try:
-        maps = explain(cbam_model, x, 0, "attention").maps
-    finally:
-        handle.remove()
-    expected = nn.functional.interpolate(gates[-1], size=(32, 32), mode="bilinear", align_corners=False)
-    torch.testing.assert_close(maps, expected)
-
-
-def test_native_ga_map_averages_the_affinity_over_queries():
-    model = create_model(ModelSpec(backbone="resnet18", attention="ga", num_classes=2, image_size=64)).eval()
-    x = torch.randn(2, 3, 64, 64)
-    affinities = []
-    last = [m for m in model.modules() if type(m).__name__ == "NonLocalAttention"][-1]
-    handle = last.attn_softmax.register_forward_hook(lambda m, i, o: affinities.append(o.detach()))
+def attention_map_and_source(model, x, kind: str, source: str):
+    """The ``attention`` map and what the last ``kind`` module's ``source`` submodule output."""
+    outputs = []
+    last = [m for m in model.modules() if type(m).__name__ == kind][-1]
+    handle = getattr(last, source).register_forward_hook(lambda m, i, o: outputs.append(o.detach()))
     try:
         maps = explain(model, x, 0, "attention").maps
     finally:
         handle.remove()
-    a = affinities[-1]
-    side = int(a.shape[-1] ** 0.5)
-    expected = a.mean(1).reshape(2, 1, side, side)
-    expected = nn.functional.interpolate(expected, size=(64, 64), mode="bilinear", align_corners=False)
-    torch.testing.assert_close(maps, expected)
+    return maps, outputs[-1]
+
+
+def upsampled(maps, size):
+    return nn.functional.interpolate(maps, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def test_native_cbam_map_is_the_spatial_gate(cbam_model):
+    maps, gate = attention_map_and_source(cbam_model, torch.randn(2, 3, 32, 32), "CBAM", "spatial_gate")
+    torch.testing.assert_close(maps, upsampled(gate, 32))
+
+
+def test_native_ga_map_averages_the_affinity_over_queries():
+    model = create_model(ModelSpec(backbone="resnet18", attention="ga", num_classes=2, image_size=64)).eval()
+    maps, affinity = attention_map_and_source(model, torch.randn(2, 3, 64, 64), "NonLocalAttention", "attn_softmax")
+    side = int(affinity.shape[-1] ** 0.5)
+    torch.testing.assert_close(maps, upsampled(affinity.mean(1).reshape(2, 1, side, side), 64))
 
 
 def test_models_without_native_maps_are_refused_with_a_reason():

@@ -168,7 +168,12 @@ def explanation_grid(
             axes[row, col].imshow(blended, interpolation="nearest")
     for col, name in enumerate(["image", *columns], start=0):
         axes[0, col].set_title(plain_title(name, max_lines=3), fontsize=FONT_SIZE, **PLAIN)
-    for ax in axes.ravel():
+    return _finish(fig, axes, scale, title, out, formats, dpi)
+
+
+def _finish(fig: Figure, axes, scale: DisplayScale, title: str | None, out, formats, dpi: int) -> list[Path]:
+    """No ticks, one colour bar, the optional title, then write every format."""
+    for ax in np.asarray(axes).ravel():
         ax.set_xticks([])
         ax.set_yticks([])
     _add_colorbar(fig, axes, scale)
@@ -217,9 +222,4 @@ def mean_map_figure(
     for ax, (name, panel) in zip(axes, panels, strict=True):
         ax.imshow(panel, cmap=scale.cmap, vmin=scale.vmin, vmax=scale.vmax, interpolation="nearest")
         ax.set_title(f"{plain_title(name)}\nmean of N = {counts[name]}", fontsize=FONT_SIZE, **PLAIN)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    _add_colorbar(fig, axes, scale)
-    if title:
-        fig.suptitle(plain_title(title, 80), fontsize=FONT_SIZE + 2, **PLAIN)
-    return save_figure(fig, Path(out), formats, dpi, scale.caption())
+    return _finish(fig, axes, scale, title, out, formats, dpi)
