@@ -43,9 +43,11 @@ def build_small(backbone: str, attention: str, placement: str | None) -> torch.n
 
 
 def check_cell(model: torch.nn.Module, images: torch.Tensor, method: str) -> Cell:
-    """Run ``method``; a refusal must be a one-line ConfigError, anything else is a bug (raised)."""
+    """Run ``method`` twice; a refusal must be a one-line ConfigError; wrong shapes, non-finite or
+    irreproducible maps are bugs (raised)."""
+    options = CHEAP_OPTIONS.get(method, {})
     try:
-        maps = explain(model, images, "predicted", method, **CHEAP_OPTIONS.get(method, {})).maps
+        maps = explain(model, images, "predicted", method, seed=1, **options).maps
     except ConfigError as error:
         message = str(error)
         if "\n" in message:
@@ -53,6 +55,9 @@ def check_cell(model: torch.nn.Module, images: torch.Tensor, method: str) -> Cel
         return Cell("refused", message)
     if maps.shape != (len(images), 1, *images.shape[-2:]) or not torch.isfinite(maps).all():
         raise AssertionError(f"{method}: maps of shape {tuple(maps.shape)}, finite={bool(torch.isfinite(maps).all())}")
+    again = explain(model, images, "predicted", method, seed=1, **options).maps
+    if not torch.allclose(maps, again, rtol=1e-5, atol=1e-7):
+        raise AssertionError(f"{method}: the same input and seed gave another map")
     return Cell("ok")
 
 

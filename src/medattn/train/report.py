@@ -6,10 +6,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 class Reporter:
     """Progress display for ``train_run``: a live bar per epoch on a terminal, and one line per
-    epoch always (``quiet`` or a non-terminal stderr: the lines only)."""
+    epoch always (``quiet`` or a non-terminal stderr: the lines only); ``file`` sends the lines to a
+    log file instead (study runs)."""
 
-    def __init__(self, quiet: bool = False):
-        self.console = Console(stderr=True)
+    def __init__(self, quiet: bool = False, file=None):
+        self.console = Console(stderr=True) if file is None else Console(file=file, width=120)
         self.quiet = quiet or not self.console.is_terminal  # no live bar in logs and pipes
         self.progress: Progress | None = None
 
