@@ -55,8 +55,8 @@ def explain_command(
         console.print(_scores_table(summary["scores"]))
         for key, verdict in summary["scores"]["sanity"].items():
             outcome = "passed" if verdict["passed"] else "FAILED (maps barely change with randomised weights)"
-            console.print(f"randomisation check {key}: {outcome}, mean {verdict['measure']} "
-                          f"{verdict['statistic']:.2f} vs threshold {verdict['threshold']}", highlight=False)  # fmt: skip
+            statistic = f"mean {verdict['measure']} {verdict['statistic']:.2f} vs threshold {verdict['threshold']}"
+            console.print(f"randomisation check {key}: {outcome}, {statistic}", highlight=False)
 
 
 def _score_families(text: str | None, flag: bool) -> list[str]:

@@ -39,8 +39,9 @@ def test_explain_writes_maps_figures_and_scores(runs, tmp_path, capsys, monkeypa
     out = tmp_path / "explained"
     listed = _list_file(runs[0], tmp_path / "list.txt")
     code, stdout, stderr = run_cli(
-        capsys, monkeypatch, "explain", *runs, "--method", "saliency", "--method", "gradcam", "--method", "attention", "--select", "list",
-        "--list", listed, "--target", "predicted", "--out", out, "--scores", "localisation,complexity", "--json",
+        capsys, monkeypatch, "explain", *runs, "--method", "saliency", "--method", "gradcam", "--method", "attention",
+        "--select", "list", "--list", listed, "--target", "predicted", "--out", out,
+        "--scores", "localisation,complexity", "--json",
     )  # fmt: skip
     assert code == 0, stderr
     summary = json.loads(stdout)
