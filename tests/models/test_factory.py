@@ -8,7 +8,7 @@ from torch import nn
 from medattn.config import ModelSpec
 from medattn.errors import ConfigError
 from medattn.models import create_model, model_info
-from medattn.models.attention.local_attn import EmbeddedLocalAttention
+from medattn.models.attention.local_attn import EmbeddedLocalAttention, LocalSelfAttention
 from medattn.models.attention.nonlocal_attn import NonLocalAttention
 from medattn.models.blocks import ResidualUnit
 
@@ -102,6 +102,15 @@ def test_stage_placement_uses_feature_levels_and_ga_defaults_to_strides_4_and_8(
     custom = build("resnet18", "se", placement="stage", stages=(3, 4))
     se_256, se_512 = 256 * 16 + 16 + 16 * 256 + 256, 512 * 32 + 32 + 32 * 512 + 512
     assert model_info(custom, macs=False)["attention_params"] == se_256 + se_512
+
+
+@pytest.mark.parametrize("attention", ["la", "ela"])
+def test_replace_last_puts_local_attention_into_vggs_last_convolutional_stage(attention):
+    # VGG-16's last feature level holds only the final max-pool; its three 3x3 convolutions are one level up.
+    model = build("vgg16", attention)
+    kinds = {"la": LocalSelfAttention, "ela": EmbeddedLocalAttention}
+    names = [n for n, m in model.named_modules() if isinstance(m, kinds[attention])]
+    assert names == [f"backbone.stages.4.features_{i}" for i in (24, 26, 28)]
 
 
 def test_converted_blocks_compute_the_same_function_as_timm():

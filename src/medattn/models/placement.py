@@ -54,13 +54,18 @@ def _unit_geometry(unit: ResidualUnit) -> tuple[int, int, int]:
     return convs[0].in_channels, convs[-1].out_channels, stride
 
 
+def _has_spatial_conv(stage: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv2d) and m.kernel_size[0] > 1 for m in stage.modules())
+
+
 def replace_last_stage(backbone: StagedCNN, kind: str, whole_blocks: bool, options: dict) -> list[nn.Module]:
     """Replace the spatial layers of the last stage by LA, or wrap them with ELA (Piater et al. 2024).
 
     With ``whole_blocks`` (EfficientNet) each residual block of the last block group (timm's last
     ``blocks`` stage) is replaced as a whole, since replacing only its depth-wise convolution would
     multiply its parameters (seed 004, section 2.3); otherwise every k x k (k > 1, ungrouped)
-    convolution of the last stage is, 1x1 shortcuts excepted.
+    convolution of the last stage is, 1x1 shortcuts excepted. The last stage is the last one with a
+    spatial convolution: VGG-16's final feature level holds only its last max-pool.
     """
     inserted = []
 
@@ -77,7 +82,7 @@ def replace_last_stage(backbone: StagedCNN, kind: str, whole_blocks: bool, optio
             setattr(parent, name, module)
             inserted.append(module)
 
-    target = backbone.stages[-1]
+    target = next(stage for stage in reversed(backbone.stages) if _has_spatial_conv(stage))
     if whole_blocks:
         groups = [c for c in target.children() if any(isinstance(m, ResidualUnit) for m in c.modules())]
         target = groups[-1]

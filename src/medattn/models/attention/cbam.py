@@ -7,25 +7,41 @@ from medattn.models.attention.base import AttentionLayer, register_attention
 from medattn.models.layers import Multiply, reduced_channels
 
 
-class ChannelGate(nn.Module):
-    """``sigmoid(MLP(avgpool(x)) + MLP(maxpool(x)))``.
+class MaxReduce(nn.Module):
+    """``x.amax(dims, keepdim=True)`` as a module, so attribution methods can attach a rule to the max
+    (DeepLIFT needs one: the plain gradient of a max breaks summation-to-delta)."""
 
-    The shared MLP is applied once to the avg- and max-pooled descriptors stacked along the batch
-    axis, so the module is called once per forward (timm's CBAM calls it twice, which breaks
-    captum's DeepLIFT) while computing exactly the same function.
+    def __init__(self, dims: tuple[int, ...]):
+        super().__init__()
+        self.dims = tuple(dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.amax(self.dims, keepdim=True)
+
+    def extra_repr(self) -> str:
+        return f"dims={self.dims}"
+
+
+class ChannelGate(nn.Module):
+    """``MLP(avgpool(x)) + MLP(maxpool(x))`` (the gate's logits; the sigmoid follows in CBAM).
+
+    The avg- and max-pooled descriptors are placed side by side along the width axis ([B, C, 1, 2]),
+    the shared 1x1-convolution MLP runs once on both columns, and the columns are summed: exactly
+    timm's and the paper's function, but the MLP is called once per forward (timm calls it twice,
+    which breaks captum's DeepLIFT) and the batch axis is left alone (DeepLIFT runs inputs and
+    baselines as the two halves of one batch; stacking along it would mix them).
     """
 
     def __init__(self, channels: int, rd: int, *, bias: bool, act_layer: type[nn.Module]):
         super().__init__()
+        self.max_pool = MaxReduce((2, 3))
         self.fc1 = nn.Conv2d(channels, rd, 1, bias=bias)
         self.act = act_layer()
         self.fc2 = nn.Conv2d(rd, channels, 1, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = torch.cat([x.mean((2, 3), keepdim=True), x.amax((2, 3), keepdim=True)], dim=0)
-        logits = self.fc2(self.act(self.fc1(pooled)))
-        avg_logits, max_logits = logits.chunk(2, dim=0)
-        return avg_logits + max_logits
+        pooled = torch.cat([x.mean((2, 3), keepdim=True), self.max_pool(x)], dim=3)  # B, C, 1, 2
+        return self.fc2(self.act(self.fc1(pooled))).sum(3, keepdim=True)
 
 
 class SpatialGate(nn.Module):
@@ -33,11 +49,12 @@ class SpatialGate(nn.Module):
 
     def __init__(self, kernel_size: int):
         super().__init__()
+        self.max_pool = MaxReduce((1,))
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
         self.bn = nn.BatchNorm2d(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
+        pooled = torch.cat([x.mean(dim=1, keepdim=True), self.max_pool(x)], dim=1)
         return self.bn(self.conv(pooled))
 
 
