@@ -19,8 +19,11 @@ _cache: "weakref.WeakKeyDictionary[nn.Module, dict[tuple, int]]" = weakref.WeakK
 
 
 def bytes_per_image(model: nn.Module, image: torch.Tensor) -> int:
-    """Bytes of all module outputs for one image (a forward pass without gradient)."""
-    sizes = _cache.setdefault(model, {})
+    """Bytes of all module outputs for one image (a forward pass without gradient).
+
+    Cached per underlying network: explain() wraps the model in a new target wrapper on every call.
+    """
+    sizes = _cache.setdefault(getattr(model, "model", model), {})
     key = (tuple(image.shape[1:]), image.dtype, str(image.device))
     if key not in sizes:
         total = 0

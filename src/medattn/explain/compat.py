@@ -8,6 +8,7 @@ same table and compare it with the published one, so the documentation cannot go
 Run ``python -m medattn.explain.compat`` to print the table.
 """
 
+import re
 from dataclasses import dataclass
 
 import torch
@@ -87,10 +88,20 @@ def main() -> None:
     """Print the table for every valid combination."""
     rows = {combination_name(*combo): row(*combo) for combo in valid_combinations()}
     print(markdown_table(rows))
-    reasons = sorted({(m, c.reason) for cells in rows.values() for m, c in cells.items() if c.status == "refused"})
-    print("\nRefusals (method: reason):\n")
-    for method, reason in reasons:
-        print(f"- {method}: {reason}")
+    print("\nWhy a method refuses (the messages name the layer; here one line per kind of layer):\n")
+    for reason in refusal_kinds(rows):
+        print(f"- {reason}")
+
+
+def refusal_kinds(rows: dict[str, dict[str, Cell]]) -> list[str]:
+    """The refusal messages with layer names and module lists removed, one per kind."""
+    kinds = set()
+    for cells in rows.values():
+        for cell in cells.values():
+            if cell.status == "refused":
+                reason = re.sub(r"layer '[^']*' ", "", cell.reason)
+                kinds.add(re.sub(r" \([A-Za-z, ]*\); ", "; ", reason))
+    return sorted(kinds)
 
 
 if __name__ == "__main__":

@@ -38,15 +38,13 @@ def find_layer(model: nn.Module, name: str | None) -> tuple[str, nn.Module]:
 
 @contextmanager
 def capture(layer: nn.Module):
-    """Record the layer's output and, after backward, its gradient; the hook goes in every case."""
+    """Record the layer's output during the forward pass; the hook goes in every case."""
     store: dict[str, torch.Tensor] = {}
 
     def hook(module, inputs, output):
         if isinstance(output, (tuple, list)):
             raise ConfigError(f"gradcam: layer {type(module).__name__} returns several tensors; choose another layer")
         store["activation"] = output
-        if output.requires_grad:
-            output.register_hook(lambda grad: store.__setitem__("gradient", grad))
 
     handle = layer.register_forward_hook(hook)
     try:
@@ -78,10 +76,12 @@ def gradcam(target_model: nn.Module, images: torch.Tensor, targets: torch.Tensor
     with capture(module) as store:
         outputs = target_model(images)
         score = outputs.gather(1, targets.to(outputs.device).view(-1, 1)).sum()
-        score.backward()
-    activation, gradient = store["activation"].detach(), store.get("gradient")
+    activation = store["activation"]
+    # autograd.grad, not backward(): only the one gradient needed, and no parameter .grad left behind
+    (gradient,) = torch.autograd.grad(score, activation, allow_unused=True) if activation.requires_grad else (None,)
     if gradient is None:
         raise ConfigError(f"gradcam: layer '{layer or default_layer_name(target_model.model)}' gets no gradient")
+    activation = activation.detach()
     if activation.ndim == 3:
         activation = tokens_to_grid(activation, target_model.model, images.shape)
         gradient = tokens_to_grid(gradient, target_model.model, images.shape)
