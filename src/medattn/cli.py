@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from medattn.cli_explain import explain_command, reader_app
+from medattn.cli_study import study_command
 from medattn.cli_output import console
 from medattn.cli_output import emit as _emit
 from medattn.errors import ConfigError
@@ -262,6 +263,7 @@ def synth(
 
 app.command("explain")(explain_command)
 app.add_typer(reader_app, name="reader-study")
+app.command("study")(study_command)
 
 
 def _counts_table(title: str, classes, counts: dict) -> Table:
@@ -306,3 +308,7 @@ def main() -> None:
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         print(f"medattn: error: {message} (see medattn --help)", file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 2))
+
+
+if __name__ == "__main__":
+    main()

@@ -8,12 +8,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 @contextmanager
-def progress_callback(description: str, *, quiet: bool = False) -> Iterator[Callable[[int, int], None]]:
-    """Yield ``update(done, total)`` driving one bar on stderr (a no-op when ``quiet`` or when stderr
-    is not a terminal, so logs and pipes get no control characters)."""
+def progress_callback(description_: str, *, quiet: bool = False) -> Iterator[Callable[[int, int], None]]:
+    """Yield ``update(done, total, description=None)`` driving one bar on stderr (a no-op when ``quiet``
+    or when stderr is not a terminal, so logs and pipes get no control characters)."""
     console = Console(stderr=True)
     if quiet or not console.is_terminal:
-        yield lambda done, total: None
+        yield lambda done, total, description=None: None
         return
     columns = (
         TextColumn("{task.description}"),
@@ -24,5 +24,7 @@ def progress_callback(description: str, *, quiet: bool = False) -> Iterator[Call
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task(description, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+        task = bar.add_task(description_, total=None)
+        yield lambda done, total, description=None: bar.update(
+            task, completed=done, total=total, description=description or description_
+        )

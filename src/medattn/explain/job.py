@@ -46,11 +46,12 @@ class ExplainJob:
     memory_limit: int | None = None
     display: str = "shared"
     scores: list[str] = field(default_factory=list)
+    names: list[str] | None = None  # model labels in figures and tables (default: the run folders' names)
 
 
 def run_explain(job: ExplainJob, progress=None) -> dict:
     """Run the job; returns the JSON summary (also written to ``explanations.json``)."""
-    runs = load_runs(job.runs, job.checkpoint)
+    runs = load_runs(job.runs, job.checkpoint, names=job.names)
     images = evaluation_images(runs[0].config, job.split, job.data)
     predictions = {run.name: predict(run, images) for run in runs}
     rows = select_images(

@@ -46,8 +46,10 @@ def run_names(paths: list[Path]) -> list[str]:
     return names
 
 
-def load_runs(paths: list[Path], checkpoint: str = "best-val", device: torch.device | None = None) -> list[LoadedRun]:
-    """Build each run's model once and load its checkpoint."""
+def load_runs(
+    paths: list[Path], checkpoint: str = "best-val", device: torch.device | None = None, names: list[str] | None = None
+) -> list[LoadedRun]:
+    """Build each run's model once and load its checkpoint; ``names`` label the models (default: folder names)."""
     choose("checkpoint", checkpoint, CHECKPOINTS)
     device = device or choose_device()
     configs = [read_run_config(Path(p)) for p in paths]
@@ -55,7 +57,7 @@ def load_runs(paths: list[Path], checkpoint: str = "best-val", device: torch.dev
     if len(sizes) > 1:
         raise ConfigError(f"runs have different image sizes {sorted(sizes)}; explain runs of one image size together")
     runs = []
-    for path, name, config in zip(paths, run_names([Path(p) for p in paths]), configs, strict=True):
+    for path, name, config in zip(paths, names or run_names([Path(p) for p in paths]), configs, strict=True):
         weights = rundir.checkpoint_paths(Path(path), checkpoint)[0]
         if not weights.is_file():
             raise ConfigError(f"{path}: no '{checkpoint}' checkpoint ({weights.name}); has the run finished an epoch?")

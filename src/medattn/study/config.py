@@ -18,7 +18,7 @@ explain: {methods: [gradcam, saliency], n: 4, scores: [localisation, faithfulnes
 
 import hashlib
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from medattn.config import DataSpec, ModelSpec, TrainSpec, read_yaml
@@ -80,6 +80,9 @@ def parse_study(data: dict, source: str = "study") -> StudyConfig:
     for key in ("data", "model", "train", "baseline", "explain", "search"):
         if not isinstance(data.get(key) or {}, dict):
             raise ConfigError(f"{source}: '{key}' must be a mapping")
+    from medattn.study.search import parse_search  # here: search.py imports this module
+
+    parse_search(data.get("search") or {}, source, factors)
     for name in data.get("baseline") or {}:
         if name not in factors:
             raise ConfigError(f"{source}: baseline.{name} is not one of the factors ({', '.join(factors) or 'none'})")
@@ -91,9 +94,31 @@ def parse_study(data: dict, source: str = "study") -> StudyConfig:
     return StudyConfig(data.get("name") or Path(source).stem, factors=factors, seeds=tuple(seeds), ood=ood, **kwargs)
 
 
+STUDY_PRESETS = Path(__file__).parents[1] / "presets" / "studies"
+
+
+def study_presets() -> list[str]:
+    """Names of the shipped studies (``quickstart`` and one per seed paper)."""
+    return sorted(p.stem for p in STUDY_PRESETS.glob("*.yaml"))
+
+
 def read_study(path: str | Path) -> StudyConfig:
     """Read and validate a study YAML file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: study file not found")
     return parse_study(read_yaml(path), str(path))
+
+
+def load_study(name_or_path: str, data: str | None = None) -> StudyConfig:
+    """A study file, or a shipped study by name; ``data`` replaces the data path (a preset on your data)."""
+    path = Path(name_or_path)
+    if not path.is_file() and name_or_path in study_presets():
+        path = STUDY_PRESETS / f"{name_or_path}.yaml"
+    elif not path.is_file():
+        raise ConfigError(f"{name_or_path}: study file not found; shipped studies: {', '.join(study_presets())}")
+    study = read_study(path)
+    if data is None:
+        return study
+    section = {k: v for k, v in study.data.items() if not k.startswith("synthetic")} | {"path": data}
+    return replace(study, data=section)

@@ -10,7 +10,7 @@ import os
 import socket
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,28 +80,39 @@ def _train_and_evaluate(task: Task) -> tuple[dict, dict]:
     return metrics, training_cost(run_dir)
 
 
-def run_local(tasks: list[Task], workers: int) -> Iterator[Outcome]:
-    """Outcomes as they finish: in this process for one worker, else in spawned processes."""
+def run_local(tasks: list[Task], workers: int, on_start: Callable[[Task], None]) -> Iterator[Outcome]:
+    """Outcomes as they finish: in this process for one worker, else in spawned processes, at most
+    ``workers`` tasks handed out at a time (``on_start`` is called as each is handed out)."""
     if workers <= 1:
         for task in tasks:
+            on_start(task)
             yield run_task(task)
         return
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+    queue = list(reversed(tasks))
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(run_task, task) for task in tasks]
+        running = set()
         try:
-            for future in as_completed(futures):
-                yield future.result()
+            while queue or running:
+                while queue and len(running) < workers:
+                    task = queue.pop()
+                    on_start(task)
+                    running.add(pool.submit(run_task, task))
+                finished, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    yield future.result()
         except BaseException:
-            for future in futures:
+            for future in running:
                 future.cancel()
             raise
 
 
-def run_ray(tasks: list[Task], address: str | None) -> Iterator[Outcome]:
-    """Outcomes of Ray tasks: one per run, ``threads`` CPUs each and one GPU where the cluster has GPUs."""
+def run_ray(tasks: list[Task], address: str | None, on_start: Callable[[Task], None]) -> Iterator[Outcome]:
+    """Outcomes of Ray tasks: one per run, ``threads`` CPUs each and one GPU where the cluster has GPUs.
+
+    Every task is submitted at once (``on_start`` then) and the cluster schedules them."""
     try:
         import ray
     except ImportError:
@@ -111,17 +122,23 @@ def run_ray(tasks: list[Task], address: str | None) -> Iterator[Outcome]:
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
     gpus_per_task = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-    pending = [ray.remote(num_cpus=task.threads, num_gpus=gpus_per_task)(run_task).remote(task) for task in tasks]
+    remote = ray.remote(run_task)
+    pending = []
+    for task in tasks:
+        on_start(task)
+        pending.append(remote.options(num_cpus=task.threads, num_gpus=gpus_per_task).remote(task))
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
         yield ray.get(done[0])
 
 
-def dispatch(tasks: list[Task], executor: str, workers: int, address: str | None) -> Iterator[Outcome]:
-    """Run ``tasks`` with the chosen executor."""
+def dispatch(
+    tasks: list[Task], executor: str, workers: int, address: str | None, on_start: Callable[[Task], None]
+) -> Iterator[Outcome]:
+    """Run ``tasks`` with the chosen executor; ``on_start(task)`` as each is handed to a worker."""
     from medattn.errors import choose
 
     choose("executor", executor, EXECUTORS)
     if executor == "ray":
-        return run_ray(tasks, address)
-    return run_local(tasks, workers)
+        return run_ray(tasks, address, on_start)
+    return run_local(tasks, workers, on_start)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from medattn.config import RunConfig
 from medattn.errors import ConfigError
+from medattn.models.backbones import get_backbone
+from medattn.models.factory import plan_attention, resolve_spec
 from medattn.study.config import StudyConfig, factor_section
 from medattn.train.protocols import build_run_config
 
@@ -43,7 +45,10 @@ def cell_config(study: StudyConfig, factors: dict) -> RunConfig:
         section = "train" if name == "seed" else factor_section(name)
         sections[section][name] = value
     try:
-        return build_run_config(sections)
+        config = build_run_config(sections)
+        spec, _ = resolve_spec(config.model)
+        plan_attention(spec, get_backbone(spec.backbone))  # unknown mechanisms fail here, not in every run
+        return config
     except ConfigError as error:
         described = ", ".join(f"{k}={v}" for k, v in factors.items())
         raise ConfigError(f"cell ({described}): {error}") from None

@@ -1,0 +1,114 @@
+"""``medattn study``: expand the grid, skip what is finished, run the rest, record every outcome.
+
+Re-running the same command is the resume: finished runs are skipped, runs that were in flight
+when the study was killed resume from their last completed epoch, failed runs are retried. A study
+folder remembers the study definition it was made for; another definition is refused instead of
+being mixed with old results.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from medattn.config import write_yaml
+from medattn.study.config import StudyConfig
+from medattn.study.executor import Outcome, Task, dispatch
+from medattn.study.grid import Cell, expand_grid
+from medattn.study.store import StudyStore
+
+STORE = "study.sqlite"
+RUNS = "runs"
+
+
+@dataclass
+class StudyProgress:
+    """Counts the progress display shows: total, done, failed, running."""
+
+    total: int
+    done: int = 0
+    failed: int = 0
+    running: int = 0
+
+
+def threads_per_worker(workers: int) -> int:
+    """CPU threads for each of ``workers`` concurrent runs on this machine."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def open_store(out: Path, study: StudyConfig, cells: list[Cell], force: bool = False) -> StudyStore:
+    """The study database with every cell registered (finished ones keep their results)."""
+    out.mkdir(parents=True, exist_ok=True)
+    store = StudyStore(out / STORE)
+    store.check_study(study.digest(), force=force)
+    write_yaml(out / "study.yaml", study.to_dict() | {"seeds": list(study.seeds), "ood": list(study.ood)})
+    for cell in cells:
+        store.register(cell.key, cell.factors, cell.config.to_dict())
+    store.reset_stale()
+    return store
+
+
+def run_study(
+    study: StudyConfig,
+    out: Path,
+    *,
+    workers: int = 1,
+    executor: str = "local",
+    address: str | None = None,
+    force: bool = False,
+    threads: int | None = None,
+    progress=None,
+) -> dict:
+    """Run every unfinished cell; returns the study name, folder, counts per status and the failures.
+
+    Args:
+        study: the parsed study.
+        out: the study folder (database, run directories, logs, report).
+        workers: concurrent runs (local executor); CPU threads are split between them.
+        executor: ``local`` or ``ray``.
+        address: Ray cluster address (default: start or join a local instance).
+        force: accept a study folder made for another study definition.
+        threads: CPU threads per run (default: this machine's cores split between the workers).
+        progress: called with a ``StudyProgress`` after every change.
+    """
+    cells = expand_grid(study)
+    with open_store(out, study, cells, force) as store:
+        finished = {row.key for row in store.runs("done")}
+        threads = threads or threads_per_worker(workers if executor == "local" else 1)
+        tasks = [
+            Task(cell.key, cell.config.to_dict(), str(out / RUNS / cell.key), threads, tuple(study.ood))
+            for cell in cells
+            if cell.key not in finished
+        ]
+        state = StudyProgress(total=len(cells), done=len(finished))
+        _report(progress, state)
+
+        def start(task: Task) -> None:
+            store.mark_running(task.key, "driver" if executor == "local" and workers == 1 else executor)
+            state.running += 1
+            _report(progress, state)
+
+        for outcome in dispatch(tasks, executor, workers, address, start):
+            _record(store, outcome, state)
+            _report(progress, state)
+        failures = [{"key": row.key, "cell": row.cell, "error": row.error} for row in store.runs("failed")]
+        summary = {"name": study.name, "folder": str(out), "counts": store.counts(), "failures": failures}
+        if study.explain:
+            from medattn.study.explain_stage import explain_study
+
+            summary["explanations"] = explain_study(study, out, cells, {r.key for r in store.runs("done")})
+        return summary
+
+
+def _record(store: StudyStore, outcome: Outcome, state: StudyProgress) -> None:
+    state.running -= 1
+    if outcome.status == "done":
+        store.mark_done(outcome.key, outcome.metrics, outcome.cost, outcome.seconds)
+        state.done += 1
+    else:
+        store.mark_failed(outcome.key, outcome.error, outcome.details, outcome.seconds)
+        state.failed += 1
+
+
+def _report(progress, state: StudyProgress) -> None:
+    if progress:
+        progress(state)

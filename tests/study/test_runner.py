@@ -1,0 +1,210 @@
+"""The study runner end to end: CLI, resume after kill -9, changed definitions, failures, workers, Ray."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+import yaml
+
+from medattn.study.config import parse_study
+from medattn.study.runner import RUNS, STORE, run_study
+from medattn.study.store import StudyStore
+
+from ..cli_helpers import run_cli
+
+# Four tiny runs (2 variants x 2 seeds), each a few seconds on one CPU thread.
+TINY = {
+    "name": "tiny",
+    "data": {"synthetic_n": 80},
+    "model": {"backbone": "resnet18", "preset": "rao2023", "image_size": 32},
+    "train": {"epochs": 2, "batch_size": 16},
+    "factors": {"attention": ["none", "se"]},
+    "seeds": [0, 1],
+}
+
+
+def write_study(folder: Path, **changes) -> Path:
+    path = folder / "study.yaml"
+    path.write_text(yaml.safe_dump(TINY | changes))
+    return path
+
+
+def results(folder: Path) -> dict[str, dict]:
+    with StudyStore(folder / STORE) as store:
+        return {row.key: row for row in store.runs()}
+
+
+def auc_values(folder: Path) -> dict[str, float]:
+    return {key: row.metrics["test"]["auc_roc"]["value"] for key, row in results(folder).items()}
+
+
+def epochs_logged(run: Path) -> list[int]:
+    return [int(line.split(":")[0].split()[1]) for line in (run / "train.log").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """The tiny study run once through the CLI (one worker, one thread per run)."""
+    folder = tmp_path_factory.mktemp("study")
+    config = write_study(folder, explain={"methods": ["gradcam", "saliency"], "n": 1, "scores": ["complexity"]})
+    done = subprocess.run(study_command(config, folder / "out") + ["--json"], capture_output=True, text=True)
+    return folder, done.returncode, done.stdout, done.stderr
+
+
+def study_command(config: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "medattn.cli", "study", str(config), "--out", str(out), "--threads", "1"]
+
+
+def test_a_four_run_study_runs_end_to_end_through_the_cli(finished):
+    folder, code, stdout, stderr = finished
+    assert code == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["counts"] == {"pending": 0, "running": 0, "done": 4, "failed": 0}
+    rows = results(folder / "out")
+    assert sorted((r.cell["attention"], r.cell["seed"]) for r in rows.values()) == [
+        ("none", 0), ("none", 1), ("se", 0), ("se", 1)
+    ]  # fmt: skip
+    for key, row in rows.items():
+        run = folder / "out" / RUNS / key
+        assert (run / "metrics-test.json").is_file() and (run / "predictions-test.csv").is_file()
+        assert epochs_logged(run) == [1, 2]
+        assert row.cost["params"] > 0 and row.cost["macs"] > 0 and row.attempts == 1
+    se = next(r for r in rows.values() if r.cell["attention"] == "se")
+    assert se.cost["attention_params"] > 0
+
+
+def test_the_explanation_stage_explains_every_seed_with_the_variants_side_by_side(finished):
+    folder, _, stdout, _ = finished
+    status = json.loads(stdout)["explanations"]
+    assert set(status) == {"0", "1"}
+    for seed, outcome in status.items():
+        if outcome.startswith("skipped: no image is predicted correctly"):
+            continue  # tiny models may share no correct image; the reason is recorded
+        assert outcome == "done"
+        job = folder / "out" / "explain" / f"seed-{seed}"
+        summary = json.loads((job / "explanations.json").read_text())
+        assert set(summary["explanations"]) == {f"{v}|{m}" for v in ("none", "se") for m in ("gradcam", "saliency")}
+        assert (job / "grid-gradcam.png").is_file()
+        scores = (job / "scores.csv").read_text().splitlines()
+        assert scores[0] == "model,method,image,score,value" and len(scores) > 1
+
+
+def test_rerunning_a_finished_study_runs_nothing_again(finished, capsys, monkeypatch):
+    folder, *_ = finished
+    before = {key: (row.updated, row.attempts) for key, row in results(folder / "out").items()}
+    code, stdout, stderr = run_cli(capsys, monkeypatch, "study", folder / "study.yaml", "--out", folder / "out",
+                                   "--json")  # fmt: skip
+    assert code == 0, stderr
+    assert {key: (row.updated, row.attempts) for key, row in results(folder / "out").items()} == before
+
+
+def test_a_changed_study_definition_is_refused_not_mixed(finished, capsys, monkeypatch, tmp_path):
+    folder, *_ = finished
+    changed = write_study(tmp_path, train={"epochs": 3, "batch_size": 16})
+    code, _, stderr = run_cli(capsys, monkeypatch, "study", changed, "--out", folder / "out")
+    assert code == 2
+    assert stderr.count("\n") == 1 and "--force" in stderr, stderr
+    assert len(results(folder / "out")) == 4
+
+
+def test_two_workers_give_the_same_results_as_one(finished, tmp_path):
+    folder, *_ = finished
+    summary = run_study(parse_study(TINY), tmp_path / "two", workers=2, threads=1)
+    assert summary["counts"]["done"] == 4
+    one, two = auc_values(folder / "out"), auc_values(tmp_path / "two")
+    assert one.keys() == two.keys()
+    for key in one:
+        assert two[key] == pytest.approx(one[key], abs=1e-6)
+
+
+def test_a_failed_run_is_recorded_with_its_error_and_the_study_goes_on(tmp_path, monkeypatch):
+    from medattn.study import executor
+
+    real = executor._train_and_evaluate
+
+    def broken_for_se(task):
+        if task.config["model"]["attention"] == "se":
+            raise RuntimeError("simulated out of memory\nsecond line")
+        return real(task)
+
+    monkeypatch.setattr(executor, "_train_and_evaluate", broken_for_se)
+    study = parse_study(TINY | {"seeds": [0]})
+    summary = run_study(study, tmp_path / "out", threads=1)
+    assert summary["counts"]["done"] == 1 and summary["counts"]["failed"] == 1
+    assert summary["failures"][0]["error"] == "RuntimeError: simulated out of memory"
+    failed = next(r for r in results(tmp_path / "out").values() if r.status == "failed")
+    assert "Traceback" in failed.traceback
+    monkeypatch.setattr(executor, "_train_and_evaluate", real)
+    assert run_study(study, tmp_path / "out", threads=1)["counts"]["done"] == 2  # a re-run retries it
+
+
+def test_kill_9_mid_study_then_rerun_loses_nothing_and_runs_nothing_twice(tmp_path):
+    config = write_study(tmp_path, train={"epochs": 3, "batch_size": 16})
+    out = tmp_path / "out"
+    command = study_command(config, out)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        _wait_for(lambda: _done_count(out) >= 1 and _epochs_in_flight(out), process)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    finished_before = {key: row.updated for key, row in results(out).items() if row.status == "done"}
+    interrupted = {key for key in results(out) if key not in finished_before and (out / RUNS / key).exists()}
+    assert finished_before and interrupted
+    partial = {key: epochs_logged(out / RUNS / key) for key in interrupted}
+
+    rerun = subprocess.run(command + ["--json"], capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    rows = results(out)
+    assert all(row.status == "done" for row in rows.values()) and len(rows) == 4
+    for key, updated in finished_before.items():
+        assert rows[key].updated == updated and rows[key].attempts == 1  # not run again
+    for key in rows:
+        epochs = epochs_logged(out / RUNS / key)
+        assert epochs == [1, 2, 3], (key, epochs)  # every epoch trained once: resumed, not restarted
+    assert all(partial[key] == epochs_logged(out / RUNS / key)[: len(partial[key])] for key in interrupted)
+
+
+def _done_count(out: Path) -> int:
+    if not (out / STORE).exists():
+        return 0
+    return sum(row.status == "done" for row in results(out).values())
+
+
+def _epochs_in_flight(out: Path) -> bool:
+    """A run in flight has finished at least one epoch (so the kill interrupts a resumable run)."""
+    running = [key for key, row in results(out).items() if row.status != "done"]
+    return any((out / RUNS / key / "train.log").exists() and epochs_logged(out / RUNS / key) for key in running)
+
+
+def _wait_for(condition, process, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None:
+            raise AssertionError(f"the study ended before it could be killed: {process.stderr.read().decode()}")
+        if time.monotonic() > deadline:
+            raise AssertionError("the study made no progress")
+        time.sleep(0.2)
+
+
+@pytest.mark.skipif(find_spec("ray") is None, reason="ray is not installed (pip install 'medattn[ray]')")
+def test_ray_executor_runs_the_study_on_a_local_instance(finished, tmp_path):
+    import ray
+
+    folder, *_ = finished
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        study = parse_study(TINY | {"seeds": [0]})
+        summary = run_study(study, tmp_path / "ray", executor="ray", threads=1)
+    finally:
+        ray.shutdown()
+    assert summary["counts"]["done"] == 2
+    one = auc_values(folder / "out")
+    for key, value in auc_values(tmp_path / "ray").items():
+        assert value == pytest.approx(one[key], abs=1e-6)  # the same runs as the local executor
