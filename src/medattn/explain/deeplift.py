@@ -164,14 +164,18 @@ class _ProductRule(torch.autograd.Function):
         return grad_a, grad_g
 
 
-class _RescaleRule(torch.autograd.Function):
-    """The output ``y = f(x)`` of an elementwise ``f``; backward multiplies by ``dy / dx`` (Rescale)."""
+class _OutputRule(torch.autograd.Function):
+    """Passes ``y = fn(x)`` through unchanged; subclasses' backward replace the gradient by a DeepLIFT rule."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, y: torch.Tensor, fn: Callable, eps: float) -> torch.Tensor:
         ctx.save_for_backward(x, y)
         ctx.fn, ctx.eps = fn, eps
         return y.clone()
+
+
+class _RescaleRule(_OutputRule):
+    """The output ``y = f(x)`` of an elementwise ``f``; backward multiplies by ``dy / dx`` (Rescale)."""
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -185,14 +189,8 @@ class _RescaleRule(torch.autograd.Function):
         return torch.where(small, gradient, rescaled), None, None, None
 
 
-class _MaxRule(torch.autograd.Function):
+class _MaxRule(_OutputRule):
     """The output of a max operation ``y = pool(x)``; backward applies the DeepLIFT max rule (module doc)."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, y: torch.Tensor, pool: Callable, eps: float) -> torch.Tensor:
-        ctx.save_for_backward(x, y)
-        ctx.pool, ctx.eps = pool, eps
-        return y.clone()
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -204,7 +202,7 @@ class _MaxRule(torch.autograd.Function):
         small = dx.abs() < ctx.eps
         safe_dx = torch.where(small, torch.ones_like(dx), dx)
         with torch.enable_grad():
-            out_in, out_ref = ctx.pool(x_in), ctx.pool(x_ref)
+            out_in, out_ref = ctx.fn(x_in), ctx.fn(x_ref)
 
             def scatter(out, leaf, weights):  # sums ``weights`` onto each window's arg-max (autograd of the max)
                 return torch.autograd.grad(out, leaf, weights, retain_graph=True)[0]
