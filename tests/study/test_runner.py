@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from medattn.errors import ConfigError
 from medattn.study.config import parse_study
 from medattn.study.runner import RUNS, STORE, run_study
 from medattn.study.store import StudyStore
@@ -208,3 +209,26 @@ def test_ray_executor_runs_the_study_on_a_local_instance(finished, tmp_path):
     one = auc_values(folder / "out")
     for key, value in auc_values(tmp_path / "ray").items():
         assert value == pytest.approx(one[key], abs=1e-6)  # the same runs as the local executor
+
+
+def test_the_search_stage_picks_each_variants_best_setting_and_the_final_runs_use_it(tmp_path):
+    from medattn.study.search import run_score
+
+    study = parse_study(TINY | {"factors": {"attention": ["none"]}, "seeds": [3],
+                                "search": {"factors": {"lr": [0.05, 0.0001]}, "seeds": [0]}})  # fmt: skip
+    summary = run_study(study, tmp_path / "out", threads=1)
+    assert summary["search"]["counts"]["done"] == 2 and summary["counts"]["done"] == 1
+    searched = results(tmp_path / "out" / "search")
+    scores = {row.cell["lr"]: run_score(tmp_path / "out/search" / RUNS / key, "val_auc_roc", "max")
+              for key, row in searched.items()}  # fmt: skip
+    best = max(scores, key=lambda lr: (scores[lr], lr == 0.05))  # ties go to the first value listed
+    assert summary["search"]["chosen"] == [{"variant": ["none"], "lr": best}]
+    (final,) = results(tmp_path / "out").values()
+    assert final.config["train"]["lr"] == best and final.cell == {"attention": "none", "seed": 3}
+
+
+def test_a_real_dataset_recipe_without_its_folder_is_refused_before_any_run(tmp_path):
+    study = parse_study(TINY | {"data": {"recipe": "brain-tumor-mri"}})
+    with pytest.raises(ConfigError, match=r"^study 'tiny': data.recipe 'brain-tumor-mri' needs .* --data PATH$"):
+        run_study(study, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

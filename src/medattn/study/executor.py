@@ -6,8 +6,6 @@ On a Ray cluster the study folder must be on storage every node sees (run direct
 per-epoch checkpoints are written by the workers, as any checkpointing trainer needs).
 """
 
-import os
-import socket
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -47,7 +45,9 @@ def run_task(task: Task) -> Outcome:
     import torch
 
     torch.set_num_threads(max(1, task.threads))
-    worker = f"{socket.gethostname()}:{os.getpid()}"
+    from medattn.study.store import worker_name
+
+    worker = worker_name()
     start = time.perf_counter()
     try:
         metrics, cost = _train_and_evaluate(task)

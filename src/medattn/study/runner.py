@@ -7,17 +7,20 @@ being mixed with old results.
 """
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from medattn.config import write_yaml
+from medattn.errors import ConfigError
 from medattn.study.config import StudyConfig
 from medattn.study.executor import Outcome, Task, dispatch
 from medattn.study.grid import Cell, expand_grid
-from medattn.study.store import StudyStore
+from medattn.study.store import StudyStore, worker_name
 
 STORE = "study.sqlite"
 RUNS = "runs"
+SEARCH = "search"
 
 
 @dataclass
@@ -47,6 +50,17 @@ def open_store(out: Path, study: StudyConfig, cells: list[Cell], force: bool = F
     return store
 
 
+@dataclass(frozen=True)
+class Execution:
+    """How runs are executed: workers, executor, Ray address, threads per run, progress callback."""
+
+    workers: int = 1
+    executor: str = "local"
+    address: str | None = None
+    threads: int | None = None
+    progress: Callable[[StudyProgress], None] | None = None
+
+
 def run_study(
     study: StudyConfig,
     out: Path,
@@ -60,6 +74,9 @@ def run_study(
 ) -> dict:
     """Run every unfinished cell; returns the study name, folder, counts per status and the failures.
 
+    With a ``search`` mapping the search grid runs first in ``out/search`` (its own database and run
+    directories), each variant's best setting is chosen there, and the final grid uses it.
+
     Args:
         study: the parsed study.
         out: the study folder (database, run directories, logs, report).
@@ -70,33 +87,63 @@ def run_study(
         threads: CPU threads per run (default: this machine's cores split between the workers).
         progress: called with a ``StudyProgress`` after every change.
     """
-    cells = expand_grid(study)
+    check_data(study)
+    execution = Execution(workers, executor, address, threads, progress)
+    summary = {"name": study.name, "folder": str(out)}
+    if study.search:
+        from medattn.study.search import best_settings, final_cells, run_score, search_cells, study_search
+
+        search, cells = study_search(study), search_cells(study)
+        stage = run_cells(study, cells, out / SEARCH, execution, force)
+        scores = {key: run_score(out / SEARCH / RUNS / key, search.metric, search.mode) for key in stage["done"]}
+        chosen = best_settings(study, cells, scores)
+        chosen_rows = [{"variant": list(variant), **setting} for variant, setting in chosen.items()]
+        summary["search"] = {"counts": stage["counts"], "chosen": chosen_rows}
+        cells = final_cells(study, chosen)
+    else:
+        cells = expand_grid(study)
+    stage = run_cells(study, cells, out, execution, force)
+    summary |= {"counts": stage["counts"], "failures": stage["failures"]}
+    if study.explain:
+        from medattn.study.explain_stage import explain_study
+
+        summary["explanations"] = explain_study(study, out, cells, stage["done"])
+    return summary
+
+
+def check_data(study: StudyConfig) -> None:
+    """A recipe names a real dataset: without a path the runs would silently use synthetic images."""
+    if study.data.get("recipe") and not study.data.get("path"):
+        raise ConfigError(
+            f"study '{study.name}': data.recipe '{study.data['recipe']}' needs the dataset's folder; pass --data PATH"
+        )
+
+
+def run_cells(study: StudyConfig, cells: list[Cell], out: Path, execution: Execution, force: bool) -> dict:
+    """Run the unfinished ``cells`` in ``out``; their counts, failures and the keys of finished runs."""
     with open_store(out, study, cells, force) as store:
         finished = {row.key for row in store.runs("done")}
-        threads = threads or threads_per_worker(workers if executor == "local" else 1)
+        threads = execution.threads or threads_per_worker(execution.workers if execution.executor == "local" else 1)
         tasks = [
             Task(cell.key, cell.config.to_dict(), str(out / RUNS / cell.key), threads, tuple(study.ood))
             for cell in cells
             if cell.key not in finished
         ]
         state = StudyProgress(total=len(cells), done=len(finished))
-        _report(progress, state)
+        _report(execution.progress, state)
+        in_process = execution.executor == "local" and execution.workers == 1
 
         def start(task: Task) -> None:
-            store.mark_running(task.key, "driver" if executor == "local" and workers == 1 else executor)
+            store.mark_running(task.key, worker_name() if in_process else execution.executor)
             state.running += 1
-            _report(progress, state)
+            _report(execution.progress, state)
 
-        for outcome in dispatch(tasks, executor, workers, address, start):
+        for outcome in dispatch(tasks, execution.executor, execution.workers, execution.address, start):
             _record(store, outcome, state)
-            _report(progress, state)
+            _report(execution.progress, state)
         failures = [{"key": row.key, "cell": row.cell, "error": row.error} for row in store.runs("failed")]
-        summary = {"name": study.name, "folder": str(out), "counts": store.counts(), "failures": failures}
-        if study.explain:
-            from medattn.study.explain_stage import explain_study
-
-            summary["explanations"] = explain_study(study, out, cells, {r.key for r in store.runs("done")})
-        return summary
+        done = {row.key for row in store.runs("done")}
+        return {"counts": store.counts(), "failures": failures, "done": done}
 
 
 def _record(store: StudyStore, outcome: Outcome, state: StudyProgress) -> None:
