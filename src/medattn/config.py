@@ -14,7 +14,8 @@ class ModelSpec:
 
     Attributes:
         backbone: registry name (``medattn models`` lists them).
-        attention: mechanism name, ``'none'``, or a combination such as ``'ga+la'``.
+        attention: mechanism name, ``'none'``, or a combination such as ``'ga+la'``; ``'matched-<name>'``
+            is the parameter-matched control of a mechanism (``medattn.models.attention.control``).
         placement: where the attention goes (``block``, ``stage``, ``replace-last``, ``head``); for a
             combination one per part joined by ``+``. None: each mechanism's default.
         head: ``gap`` or ``flatten``. None: the preset's choice, else ``gap``.
@@ -24,7 +25,8 @@ class ModelSpec:
         image_size: input size the model is built for (flatten heads, MACs). None: preset's, else 224.
         stages: feature levels for ``stage`` placement / MLDAM taps (timm feature_info indices).
         preset: a paper's conventions (``goncalves2021``, ``goncalves2022``, ``rao2023``, ``piater2024``).
-        attention_options: per-mechanism constructor options, e.g. ``{'se': {'bias': False}}``.
+        attention_options: per-mechanism constructor options, e.g. ``{'se': {'bias': False}}``; a
+            control takes its mechanism's options under its own name (``{'matched-se': {'bias': False}}``).
     """
 
     backbone: str = "resnet18"

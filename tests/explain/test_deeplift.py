@@ -105,6 +105,15 @@ def test_summation_to_delta_or_refusal(backbone, attention, placement, no_denorm
             "deeplift", lambda model: deeplift(model, x, torch.tensor([0, 1]), x), backbone, attention, placement
         )
         return
+    assert_summation_to_delta(backbone, attention, placement)
+
+
+@pytest.mark.parametrize("attention", ["matched-se", "matched-cbam"])
+def test_parameter_matched_controls_keep_summation_to_delta(attention, no_denormals):
+    assert_summation_to_delta("resnet18", attention, None)
+
+
+def assert_summation_to_delta(backbone: str, attention: str, placement: str | None) -> None:
     model = TargetModel(build(backbone, attention, placement), "softmax")
     x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
     x0 = 0.3 * torch.randn(2, 3, 64, 64, dtype=torch.float64)

@@ -102,7 +102,7 @@ def test_sums_split_in_proportion_and_gates_leave_all_relevance_to_the_signal(mo
     assert abs(got.sum().item() - out.item()) < 1e-9
 
 
-@pytest.mark.parametrize("attention", ["none", "se", "cbam", "eca"])
+@pytest.mark.parametrize("attention", ["none", "se", "cbam", "eca", "matched-cbam"])
 def test_relevance_is_conserved_in_resnet18(attention, no_denormals):
     classifier = build("resnet18", attention, "block" if attention != "none" else None)
     with torch.no_grad():  # bias-free: every merged BN has zero shift, so no bias absorbs relevance

@@ -41,6 +41,7 @@ from medattn.errors import ConfigError
 from medattn.explain.targets import TargetModel
 from medattn.models.attention.base import AttentionLayer
 from medattn.models.attention.cbam import CBAM, ChannelGate, MaxReduce, SpatialGate
+from medattn.models.attention.control import MatchedBottleneck
 from medattn.models.attention.eca import EfficientChannelAttention
 from medattn.models.attention.gc import ChannelLayerNorm, GlobalContext
 from medattn.models.attention.local_attn import EmbeddedLocalAttention, LocalSelfAttention
@@ -59,7 +60,7 @@ VERIFIED_COMPOSITES = frozenset(
     {
         nn.Sequential, nn.ModuleList, nn.ModuleDict, TargetModel, Classifier, StagedCNN, ResidualUnit,
         GatedSqueezeExcite, GapHead, FlattenHead, SqueezeExcite, EfficientChannelAttention, CBAM, ChannelGate,
-        SpatialGate, DenseBlock, DenseLayer, DenseTransition,
+        SpatialGate, DenseBlock, DenseLayer, DenseTransition, MatchedBottleneck,
     }
 )  # fmt: skip
 # Dropout, drop-path and drop-block are the identity in eval mode, which require_support enforces.

@@ -106,11 +106,7 @@ def insert_attention(backbone: nn.Module, plan: list[PlacedAttention], spec: Mod
     channels = [s[0] for s in shapes]
     head = None
     for placed in plan:
-        build, options = placed.entry.build, placed.options
-
-        def make(c: int, build=build, options=options) -> nn.Module:
-            return build(c, **options)
-
+        options, make = placed.options, placed.entry.position_builder(placed.options)
         if placed.placement == "block":
             insert_attention_in_blocks(backbone, make)
         elif placed.placement == "stage":
@@ -124,7 +120,7 @@ def insert_attention(backbone: nn.Module, plan: list[PlacedAttention], spec: Mod
             taps = spec.stages or entry.taps
             _check_levels(taps, len(shapes), spec)
             grid = tuple(shapes[taps[-1]][1:])
-            head = _TapHead(build([channels[i] for i in taps], grid, spec.num_classes, **options), taps)
+            head = _TapHead(placed.entry.build([channels[i] for i in taps], grid, spec.num_classes, **options), taps)
     return head
 
 

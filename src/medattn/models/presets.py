@@ -8,6 +8,7 @@ import yaml
 
 from medattn.config import ModelSpec
 from medattn.errors import ConfigError, choose
+from medattn.models.attention.base import controlled_mechanism
 
 PARAM_CONVENTIONS = ("all", "layer-summary")
 
@@ -61,13 +62,14 @@ def apply_preset(spec: ModelSpec) -> tuple[ModelSpec, str]:
         raise ConfigError(
             f"preset '{preset.name}' has no backbone '{spec.backbone}'; choose one of: {', '.join(preset.backbones)}"
         )
-    if spec.attention not in preset.attentions:
+    if controlled_mechanism(spec.attention) not in preset.attentions:
         raise ConfigError(
             f"preset '{preset.name}' has no attention '{spec.attention}'; choose one of: {', '.join(preset.attentions)}"
+            " (or matched-<name> of one)"
         )
     options = {}
-    for part in spec.attention.split("+"):
-        part_options = (preset.attentions.get(part) or {}).get("options")
+    for part in spec.attention.split("+"):  # a control (matched-se) is built with its mechanism's options
+        part_options = (preset.attentions.get(controlled_mechanism(part)) or {}).get("options")
         if part_options:
             options[part] = {**part_options, **spec.attention_options.get(part, {})}
     per_backbone = preset.backbones[spec.backbone] or {}

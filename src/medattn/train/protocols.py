@@ -5,6 +5,7 @@ from dataclasses import replace
 from medattn.config import TrainSpec
 from medattn.data.transforms import AUGMENTATIONS
 from medattn.errors import ConfigError, choose
+from medattn.models.attention.base import controlled_mechanism
 from medattn.models.presets import get_preset
 from medattn.train.loggers import LOGGERS
 
@@ -40,7 +41,8 @@ def resolve_train(
             key = choose(
                 "hyperparameter set", hyperparameters or next(iter(protocol.hyperparameters)), protocol.hyperparameters
             )
-            lr_wd = protocol.hyperparameters[key].get(backbone, {}).get(attention)
+            # A parameter-matched control trains with its mechanism's tuned values (like with like).
+            lr_wd = protocol.hyperparameters[key].get(backbone, {}).get(controlled_mechanism(attention))
             if lr_wd:
                 base.update(lr=lr_wd[0], weight_decay=lr_wd[1])
     spec = TrainSpec.from_dict({**base, **overrides}, "training settings")
