@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint format bench clean browser
+.PHONY: demo test lint format bench clean browser docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ browser:
 
 test: lint browser
 	$(BIN)/python -m pytest -n 2 --durations=15
+
+# docs/cli.md is generated from the commands' help; tests/test_cli_docs.py fails when it is stale.
+docs: $(VENV)/.installed
+	$(BIN)/python -m medattn.cli_docs docs/cli.md
 
 bench: $(VENV)/.installed
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

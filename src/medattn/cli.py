@@ -8,9 +8,10 @@ import typer
 from rich.table import Table
 
 from medattn.cli_explain import explain_command, reader_app
-from medattn.cli_study import study_command
 from medattn.cli_output import console
 from medattn.cli_output import emit as _emit
+from medattn.cli_report import report_command
+from medattn.cli_study import demo_command, study_command
 from medattn.errors import ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Does attention really help? Build, train, explain.")
@@ -68,33 +69,6 @@ def model_info_command(
     for key, value in info.items():
         table.add_row(key, f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value))
     _emit(info, as_json, table)
-
-
-@app.command()
-def demo(
-    out: Annotated[Path, typer.Option(help="Folder for the runs and results.json.")] = Path("runs/demo"),
-    epochs: Annotated[int, typer.Option(help="Training epochs per model.")] = 6,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
-) -> None:
-    """Train and test ResNet-18 with and without CBAM on the synthetic lesion benchmark."""
-    from medattn.study.demo import SUMMARY_METRICS, run_demo
-
-    if epochs < 1:
-        raise ConfigError(f"--epochs must be at least 1, got {epochs}")
-    results = run_demo(out, epochs=epochs, quiet=as_json)
-    table = Table("", *(f"resnet18 + {r['attention']}" for r in results), title="test split, 95 % bootstrap CI")
-    table.add_row("params", *(f"{r['params']:,}" for r in results))
-    for name in SUMMARY_METRICS:
-        table.add_row(name, *(_with_ci(r[name]) for r in results))
-    _emit(results, as_json, table)
-    if not as_json:
-        console.print(f"runs and results.json in {out}")
-
-
-def _with_ci(metric: dict) -> str:
-    if metric["value"] is None:
-        return "n/a"
-    return f"{metric['value']:.3f} [{metric['ci_low']:.3f}, {metric['ci_high']:.3f}]"
 
 
 @app.command()
@@ -210,13 +184,14 @@ def test_command(
     checkpoint: Annotated[str, Opt(help="best-val | best-train | last.")] = "best-val",
     data: Annotated[str | None, Opt(help="Another dataset (e.g. out-of-distribution).")] = None,
     recipe: Annotated[str | None, Opt(help="Release layout of --data.")] = None,
+    name: Annotated[str | None, Opt(help="Result files' name (default: split; external-SPLIT with --data).")] = None,
     as_json: Annotated[bool, Opt("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Score a trained run on a split with bootstrap confidence intervals."""
     from medattn.train.final import test_run
 
     override = {k: v for k, v in {"path": data, "recipe": recipe}.items() if v is not None}
-    metrics = test_run(run, split=split, checkpoint=checkpoint, data=override or None)
+    metrics = test_run(run, split=split, checkpoint=checkpoint, data=override or None, name=name)
     _print_metrics(metrics, as_json, f"{run}: {split} split, {checkpoint} checkpoint")
 
 
@@ -264,6 +239,8 @@ def synth(
 app.command("explain")(explain_command)
 app.add_typer(reader_app, name="reader-study")
 app.command("study")(study_command)
+app.command("demo")(demo_command)
+app.command("report")(report_command)
 
 
 def _counts_table(title: str, classes, counts: dict) -> Table:

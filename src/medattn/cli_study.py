@@ -24,25 +24,52 @@ def study_command(
     as_json: Annotated[bool, Opt("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Run every unfinished run of the study grid; re-running the same command resumes it."""
-    from medattn.progress import progress_callback
     from medattn.study.config import load_study
-    from medattn.study.runner import run_study
 
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     study = load_study(config, data=data)
-    with progress_callback("runs", quiet=as_json) as update:
+    summary = _run(study, out, as_json, workers=workers, executor=executor, address=address, force=force,
+                   threads=threads)  # fmt: skip
+    emit(summary, as_json, _summary_table(summary))
+    if not as_json:
+        console.print(f"study folder: {out} (per-run logs in {out}/runs/*/train.log); next: medattn report {out}")
+    if summary["counts"].get("failed"):
+        raise typer.Exit(1)
+
+
+def demo_command(
+    out: Annotated[Path, Opt(help="Study folder (re-running on the same folder resumes).")] = Path("runs/demo"),
+    workers: Annotated[int | None, Opt(help="Concurrent runs (default: 2 where there are 2 cores).")] = None,
+    as_json: Annotated[bool, Opt("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The quickstart study: resnet18 without attention, with SE, CBAM and GC, 3 seeds each, on the
+    synthetic lesion benchmark (shortcut-marker OOD test), explanations and their quality scores, and
+    the report."""
+    import os
+
+    from medattn.study.config import load_study
+    from medattn.study.report import write_report
+
+    workers = workers or min(2, os.cpu_count() or 1)
+    summary = _run(load_study("quickstart"), out, as_json, workers=workers, threads=1 if workers > 1 else None)
+    summary["report"] = write_report(out)
+    emit(summary, as_json, _summary_table(summary))
+    if not as_json:
+        console.print(f"report: {summary['report']['html']} (open it in a browser; Markdown beside it)")
+
+
+def _run(study, out: Path, quiet: bool, **options) -> dict:
+    """run_study with one progress bar: runs (done/running/failed, ETA), then the explanation stage."""
+    from medattn.progress import progress_callback
+    from medattn.study.runner import run_study
+
+    with progress_callback("runs", quiet=quiet) as update:
 
         def show(state) -> None:
             update(state.done + state.failed, state.total, f"runs ({state.running} running, {state.failed} failed)")
 
-        summary = run_study(study, out, workers=workers, executor=executor, address=address, force=force,
-                            threads=threads, progress=show)  # fmt: skip
-    emit(summary, as_json, _summary_table(summary))
-    if not as_json:
-        console.print(f"study folder: {out} (per-run logs in {out}/runs/*/train.log)")
-    if summary["counts"].get("failed"):
-        raise typer.Exit(1)
+        return run_study(study, out, progress=show, explain_progress=update, **options)
 
 
 def _summary_table(summary: dict) -> Table:

@@ -35,7 +35,7 @@ def write_atomic(path: str | Path, write: Callable[[str], None]) -> Path:
 def write_text_atomic(path: str | Path, text: str) -> Path:
     if not isinstance(text, str):
         raise TypeError(f"expected text, got {type(text).__name__}")
-    return write_atomic(path, lambda tmp: Path(tmp).write_text(text))
+    return write_atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def write_json_atomic(path: str | Path, data) -> Path:

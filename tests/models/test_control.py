@@ -58,7 +58,7 @@ def test_width_is_nearest_after_carrying_the_surplus():
 
 
 def test_eca_has_no_control_and_says_why_in_one_line():
-    with pytest.raises(ConfigError, match=r"^attention 'matched-eca': eca adds 3 parameters at 64 channels, under half"):
+    with pytest.raises(ConfigError, match=r"^attention 'matched-eca': eca adds 3 parameters at 64 channels, under"):
         build("matched-eca")
 
 

@@ -61,6 +61,15 @@ def test_tiny_run_trains_and_tests_end_to_end_through_the_cli(tmp_path):
     keys = {"accuracy", "balanced_accuracy", "precision", "recall", "specificity", "f1", "mcc", "auc_roc", "auc_pr",
             "brier", "ece", "confusion_matrix", "threshold"}  # fmt: skip
     assert keys <= set(json.loads(scored.stdout))
+    own = {name: (run / name).read_bytes() for name in ("metrics-test.json", "predictions-test.csv")}
+    assert medattn("synth", str(tmp_path / "other"), "--n", "60", "--size", "32", "--seed", "7").returncode == 0
+    wrong = medattn("test", str(run), "--data", str(tmp_path / "other"))  # a folder of folders: images, masks
+    assert wrong.returncode == 2 and "the run was trained on classes (normal, lesion)" in wrong.stderr, wrong.stderr
+    external = medattn("test", str(run), "--data", str(tmp_path / "other"), "--recipe", "synthetic", "--json")
+    assert external.returncode == 0, external.stderr
+    assert {name: (run / name).read_bytes() for name in own} == own  # another dataset never overwrites the run's
+    rows = list(csv.DictReader(open(run / "predictions-external-test.csv")))
+    assert len(rows) == json.loads(external.stdout)["n"] and str(tmp_path / "other") in rows[0]["path"]
     again = medattn("train", "--out", str(run), *TINY)
     assert again.returncode == 2 and "already holds a run" in again.stderr
 

@@ -76,7 +76,7 @@ def _train_and_evaluate(task: Task) -> tuple[dict, dict]:
     metrics = {p.stem.removeprefix("metrics-"): json.loads(p.read_text()) for p in run_dir.glob("metrics-*.json")}
     for entry in task.ood:
         data = {k: v for k, v in entry.items() if k in ("path", "recipe")}
-        metrics[entry["name"]] = test_run(run_dir, split=entry.get("split", "test"), data=data)
+        metrics[entry["name"]] = test_run(run_dir, split=entry.get("split", "test"), data=data, name=entry["name"])
     return metrics, training_cost(run_dir)
 
 

@@ -34,7 +34,10 @@ def explain_settings(study: StudyConfig) -> dict:
 
 
 def explain_study(study: StudyConfig, out: Path, cells: list[Cell], finished: set[str], progress=None) -> dict:
-    """Explain every seed whose runs all finished; returns ``{seed: 'done' | 'skipped: reason'}``."""
+    """Explain every seed whose runs all finished; returns ``{seed: 'done' | 'skipped: reason'}``.
+
+    ``progress(done, total, description)`` is called as maps are made.
+    """
     from medattn.explain.job import ExplainJob, run_explain
     from medattn.study.runner import RUNS
 
@@ -55,7 +58,7 @@ def explain_study(study: StudyConfig, out: Path, cells: list[Cell], finished: se
             target=settings["target"], seed=seed, scores=list(settings["scores"]),
         )  # fmt: skip
         try:
-            run_explain(job, progress)
+            run_explain(job, progress and (lambda done, total, s=seed: progress(done, total, f"explaining seed {s}")))
             status[str(seed)] = "done"
         except ConfigError as error:
             status[str(seed)] = f"skipped: {error}"

@@ -63,7 +63,7 @@ class Execution:
 
 def run_study(
     study: StudyConfig,
-    out: Path,
+    out: str | Path,
     *,
     workers: int = 1,
     executor: str = "local",
@@ -71,6 +71,7 @@ def run_study(
     force: bool = False,
     threads: int | None = None,
     progress=None,
+    explain_progress=None,
 ) -> dict:
     """Run every unfinished cell; returns the study name, folder, counts per status and the failures.
 
@@ -86,8 +87,10 @@ def run_study(
         force: accept a study folder made for another study definition.
         threads: CPU threads per run (default: this machine's cores split between the workers).
         progress: called with a ``StudyProgress`` after every change.
+        explain_progress: ``(done, total, description)`` during the explanation stage.
     """
     check_data(study)
+    out = Path(out)
     execution = Execution(workers, executor, address, threads, progress)
     summary = {"name": study.name, "folder": str(out)}
     if study.search:
@@ -107,7 +110,7 @@ def run_study(
     if study.explain:
         from medattn.study.explain_stage import explain_study
 
-        summary["explanations"] = explain_study(study, out, cells, stage["done"])
+        summary["explanations"] = explain_study(study, out, cells, stage["done"], explain_progress)
     return summary
 
 

@@ -12,22 +12,29 @@ from medattn.train.engine import evaluate
 
 
 def evaluate_run(
-    out: Path, model, data, loaders, loss_fn, precision, to_probs, *, checkpoint: str = "best-val"
-) -> dict:
-    """Write ``predictions-<split>.csv`` and ``metrics-<split>.json`` for every evaluation split.
+    out: Path, model, data, loaders, loss_fn, precision, to_probs, *, checkpoint: str = "best-val",
+    names: dict[str, str] | None = None, reference_val: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict:  # fmt: skip
+    """Write ``predictions-<name>.csv`` and ``metrics-<name>.json`` for every evaluation split.
 
     The decision threshold of binary tasks is 0.5 and, chosen on the validation predictions, the
-    Youden threshold (both reported). Returns the metrics of every split.
+    Youden threshold (both reported). Returns the metrics of every split, keyed by output name.
+
+    Args:
+        names: output name of a split (default: the split's own name).
+        reference_val: (probabilities, labels) of the run's own validation split, for the threshold
+            when the evaluated data are another dataset's.
     """
     load_weights(model, rundir.checkpoint_paths(out, checkpoint)[0])
     outputs = {}
     for split, loader in loaders.evaluation.items():
         _, probs, labels = evaluate(model, loader, loss_fn, precision, to_probs)
         outputs[split] = (probs.numpy(), labels.numpy(), loader.dataset.indices)
-    val_probs, val_labels, _ = outputs.get("val", (None, None, None))
+    val_probs, val_labels = reference_val or outputs.get("val", (None, None, None))[:2]
     results = {}
     for split, (probs, labels, indices) in outputs.items():
         paths = [data.source.records[i].path for i in indices]
+        split = (names or {}).get(split, split)
         rundir.write_predictions(out, split, paths, labels, probs, data.source.classes)
         results[split] = evaluate_predictions(
             labels, _task_probs(probs), val_labels=val_labels, val_probabilities=_task_probs(val_probs),
@@ -45,15 +52,23 @@ def _task_probs(probs: np.ndarray | None) -> np.ndarray | None:
     return probs[:, 1] if probs.shape[1] == 2 else probs
 
 
-def test_run(run: Path, *, split: str = "test", checkpoint: str = "best-val", data: dict | None = None) -> dict:
+def test_run(
+    run: str | Path, *, split: str = "test", checkpoint: str = "best-val", data: dict | None = None,
+    name: str | None = None,
+) -> dict:  # fmt: skip
     """Re-evaluate a finished run on one split with one of its checkpoints.
 
     Args:
         run: the run directory.
         split: the split to score (``test``, ``val``, ``ood_test`` ...).
         checkpoint: ``best-val``, ``best-train`` or ``last``.
-        data: data settings to override (e.g. another ``path`` for an out-of-distribution set).
+        data: data settings to override (e.g. another ``path`` for an out-of-distribution set). Only
+            ``split`` of that dataset is scored, with the threshold chosen on the run's own
+            validation predictions, and the run's own result files are left alone.
+        name: the result files' name, ``predictions-<name>.csv`` / ``metrics-<name>.json``
+            (default: the split's name, or ``external-<split>`` with ``data``).
     """
+    run = Path(run)
     from dataclasses import replace
 
     from medattn.config import RunConfig, read_yaml
@@ -76,8 +91,32 @@ def test_run(run: Path, *, split: str = "test", checkpoint: str = "best-val", da
     choose("split", split, [s for s in loaders.evaluation if s != "train"])
     device = choose_device()
     model = create_model(config.model, load_weights=False).to(device, memory_format=torch.channels_last)
-    loaders.evaluation = {s: loaders.evaluation[s] for s in {"val", split} if s in loaders.evaluation}
+    wanted = {split} if data else {"val", split}
+    loaders.evaluation = {s: loaders.evaluation[s] for s in wanted if s in loaders.evaluation}
+    name = name or (f"external-{split}" if data else split)
+    reference_val = _stored_val(run, prepared.source.classes) if data else None
     loss_fn = build_loss(spec, model.spec.num_classes, None)
     precision = choose_precision(device, spec.amp)
     to_probs = lambda logits: probabilities(logits, spec)  # noqa: E731
-    return evaluate_run(run, model, prepared, loaders, loss_fn, precision, to_probs, checkpoint=checkpoint)[split]
+    return evaluate_run(run, model, prepared, loaders, loss_fn, precision, to_probs, checkpoint=checkpoint,
+                        names={split: name}, reference_val=reference_val)[name]  # fmt: skip
+
+
+def _stored_val(run: Path, classes) -> tuple[np.ndarray, np.ndarray] | None:
+    """(probabilities, labels) from the run's ``predictions-val.csv``; None without one."""
+    import pandas as pd
+
+    from medattn.errors import ConfigError
+
+    path = run / "predictions-val.csv"
+    if not path.is_file():
+        return None
+    frame = pd.read_csv(path)
+    trained = [c.removeprefix("prob_") for c in frame.columns[2:]]
+    if list(trained) != list(classes):
+        raise ConfigError(
+            f"{run}: the run was trained on classes ({', '.join(trained)}); the other dataset has "
+            f"({', '.join(map(str, classes))}); check --data and --recipe"
+        )
+    index = {name: k for k, name in enumerate(classes)}
+    return frame[[f"prob_{c}" for c in classes]].to_numpy(), frame["label"].map(index).to_numpy()

@@ -26,6 +26,7 @@ from medattn.train.distributed import Distributed
 from medattn.train.engine import Precision, choose_device, choose_precision, evaluate, train_epoch
 from medattn.train.final import evaluate_run
 from medattn.train.loggers import flat_params, open_loggers
+from medattn.train.protocols import validate_train
 from medattn.train.setup import build_loss, build_optimizer, build_scheduler, class_weight_tensor, probabilities
 
 
@@ -84,6 +85,7 @@ def train_run(config: RunConfig | None, out: str | Path, *, resume: bool = False
     """
     out = Path(out)
     config = _open_run(config, out, resume)
+    validate_train(config.train)  # a hand-built TrainSpec gets the same checks as the CLI's
     dist = Distributed.from_environment()
     seed_everything(config.train.seed, config.train.deterministic)
     data = _prepare_once(dist, config, config.model.image_size or 224)

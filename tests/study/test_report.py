@@ -1,0 +1,183 @@
+"""The study report: Markdown rows against hand-computed values, a self-contained HTML page that renders in a real
+browser, escaped data, and the ``medattn report`` command. Study folders come from test_analysis's builder."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from medattn.errors import ConfigError
+from medattn.io import write_json_atomic
+from medattn.study.report import write_report
+
+from ..browser_helpers import chromium_driver, open_page
+from ..cli_helpers import run_cli
+from .test_analysis import SEEDS, build_study, default_value, regime_value, run_key
+
+XSS = "<script>alert(1)</script>"
+XSS_CLASS = "<img src=x onerror=alert(2)>"
+AUDIT = {
+    "source": "folder", "root": "/data", "num_images": 200, "num_files": 200, "classes": ["normal", "lesion"],
+    "counts": {"train": {"normal": 70, "lesion": 70}, "test": {"normal": 30, "lesion": 30}},
+    "unreadable": [], "exact_duplicate_groups": [{"kind": "exact"}], "near_duplicate_groups": [],
+    "cross_split_duplicates": [{"kind": "exact"}], "label_conflicts": [], "group_leaks": [], "skipped": [],
+    "findings": ["1 group(s) of identical files span splits (1 train/test): test contamination, e.g. a.png ~ b.png"],
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """One headless Chromium for this module (start-up costs about a second)."""
+    with chromium_driver() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    folder = build_study(tmp_path_factory.mktemp("study"))
+    write_json_atomic(folder / "audit.json", AUDIT)
+    write_json_atomic(folder / "explain" / "status.json", {"9": "skipped: not every run of this seed finished"})
+    return folder, write_report(folder)
+
+
+@pytest.fixture(scope="module")
+def markdown(study):
+    return (study[0] / "report" / "report.md").read_text()
+
+
+def _cell(attention: str, metric: str, split: str = "test") -> str:
+    seeds = SEEDS[:9] if attention == "cbam" else SEEDS
+    values = [default_value({"attention": attention, "seed": s}, split, metric) for s in seeds]
+    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
+
+
+def test_summary_names_the_files_runs_and_verdicts(study):
+    folder, summary = study
+    assert summary["html"] == str(folder / "report" / "report.html")
+    assert summary["markdown"] == str(folder / "report" / "report.md")
+    assert summary["runs"] == {"done": 29, "failed": 1, "pending": 0, "running": 0}
+    assert len(summary["figures"]) == 8
+    for path in summary["figures"]:
+        assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    verdicts = {(c["variant"], c["source"], c["metric"]): c["verdict"] for c in summary["comparisons"]}
+    assert verdicts[("se", "test", "auc_roc")] == "better" and verdicts[("cbam", "test", "auc_roc")] == "equivalent"
+    json.dumps(summary, allow_nan=False)
+
+
+def test_results_tables_hold_mean_and_std_with_welch_bold(markdown):
+    metrics = ("auc_roc", "balanced_accuracy", "accuracy", "f1", "recall", "specificity", "ece")
+    assert f"| variant | runs | {' | '.join(f'{m} ↑' for m in metrics[:-1])} | ece ↓ |" in markdown
+    assert "| none | 10 | " + " | ".join(_cell("none", m) for m in metrics) + " |" in markdown
+    # se: Welch p < 0.05 (bold, seed 004's convention); Holm cannot mark 32 comparisons of 10 seeds
+    assert "| se | 10 | " + " | ".join(f"**{_cell('se', m)}**" for m in metrics) + " |" in markdown
+    assert "| cbam | 9 | " + " | ".join(_cell("cbam", m) for m in metrics) + " |" in markdown
+    assert "| se | 10 | " + f"**{_cell('se', 'auc_roc', 'ood_site')}**" in markdown
+
+
+def test_summary_sentences_and_statistics_rows(markdown):
+    assert "- se vs none on test (10 paired seeds): better in auc_roc (+0.055, Holm p = 0.062)," in markdown
+    assert "- cbam vs none on test (9 paired seeds): equivalent within the ROPE (±0.01) in auc_roc (-0.000" in markdown
+    assert "no comparison can reach p < 0.05 after correction" in markdown
+    row = "| se vs none | test | auc_roc | 10 | +0.055 | [0.053, 0.056] | 1.00 | [1.000, 1.000] | 1.000 | 0.000 |"
+    assert row in markdown
+    assert "| 0.002 | 0.062 | < 0.001 ** | " in markdown and "/10 seeds p < 0.05 | better |" in markdown
+
+
+def test_sections_for_cost_ood_explanations_audit_and_failures(markdown):
+    for heading in ("Summary", "Results", "Statistics", "DeLong per seed", "ROC curves", "Training curves", "Cost",
+                    "Out-of-distribution drop", "Explanations", "Dataset audit", "Failed runs",
+                    "How to read this report"):  # fmt: skip
+        assert f"\n## {heading}\n" in markdown
+    assert "## Data regimes" not in markdown
+    assert "| se | 11.05 M | 50.00 k | 50.00 k | 1.80 G | 5.45 | 1.00 | 100.0 |" in markdown
+    assert "| ood_site | se | 0.050 ± 0.000 |" in markdown
+    assert "| se | 9 | **0.414 ± 0.003** | **0.164 ± 0.003** |" in markdown
+    assert "| images | 200 |" in markdown and "| duplicate groups spanning splits | 1 |" in markdown
+    assert "| images in test | lesion: 30, normal: 30 |" in markdown and "- 1 group(s) of identical" in markdown
+    assert f"| cbam | 9 | {run_key({'attention': 'cbam', 'seed': 9})} | RuntimeError: CUDA out of memory |" in markdown
+    assert "- seed 9: skipped: not every run of this seed finished" in markdown
+    assert "![mean ROC curve per variant](03-roc-test.png)" in markdown
+
+
+def test_html_is_one_self_contained_file(study):
+    folder, summary = study
+    page = (folder / "report" / "report.html").read_text()
+    assert page.count("<img ") == page.count('<img src="data:image/png;base64,') == len(summary["figures"])
+    for outside in ("http://", "https://", "<script", "<link", "url("):
+        assert outside not in page
+    assert "Content-Security-Policy" in page
+
+
+def test_html_renders_in_chromium_with_every_image_loaded(chromium, study):
+    folder, summary = study
+    page = open_page(chromium, folder / "report" / "report.html")
+    assert page["title"] == "Study report: fixture"
+    assert page["severe"] == [] and page["images_loaded"] and page["images"] == len(summary["figures"])
+    headings = chromium.execute_script("return Array.from(document.querySelectorAll('nav a')).length")
+    assert headings == 12
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    """A study whose factor value, class name and error line are HTML."""
+    folder = build_study(
+        tmp_path_factory.mktemp("hostile"), factors={"attention": ["none", XSS]}, seeds=(0, 1, 2),
+        failed={(XSS, 2): f"ValueError: {XSS}"}, explain=False, classes=("normal", XSS_CLASS),
+    )  # fmt: skip
+    write_report(folder)
+    return folder / "report"
+
+
+def test_strings_from_the_data_are_escaped(hostile):
+    page = (hostile / "report.html").read_text()
+    for text in (XSS, XSS_CLASS):
+        assert text not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;img src=x onerror=alert(2)&gt;" in page
+    assert f"ValueError: {XSS}" not in page and "ValueError: &lt;script&gt;" in page
+    markdown = (hostile / "report.md").read_text()
+    assert XSS not in markdown and r"\<script>alert(1)\</script>" in markdown and r"\<img src=x" in markdown
+
+
+def test_hostile_strings_show_as_text_in_chromium(chromium, hostile):
+    page = open_page(chromium, hostile / "report.html")
+    assert page["severe"] == [] and page["images_loaded"]
+    assert chromium.execute_script("return document.scripts.length") == 0
+    assert XSS in chromium.execute_script("return document.body.innerText")
+    assert chromium.execute_script("return document.querySelectorAll('img[src=x]').length") == 0
+
+
+def test_regime_studies_get_their_curves(tmp_path):
+    factors = {"attention": ["none", "se"], "regime": [1.0, 0.1]}
+    folder = build_study(tmp_path, factors=factors, seeds=(0, 1, 2), failed={}, value=regime_value, explain=False)
+    summary = write_report(folder, tmp_path / "elsewhere")
+    markdown = (tmp_path / "elsewhere" / "report.md").read_text()
+    assert "## Data regimes" in markdown and "| variant | metric | 0.1 | 1.0 |" in markdown
+    assert "| none | auc_roc | 0.621 ± 0.001 | 0.801 ± 0.001 |" in markdown
+    assert any(path.endswith("-regimes.png") for path in summary["figures"])
+
+
+def test_an_empty_study_folder_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ConfigError, match=f"^{tmp_path}: not a study folder"):
+        write_report(tmp_path)
+    assert not (tmp_path / "report").exists()
+
+
+def test_cli_prints_json_with_where_the_report_is(capsys, monkeypatch, hostile, tmp_path):
+    code, out, _ = run_cli(capsys, monkeypatch, "report", hostile.parent, "--out", tmp_path, "--json")
+    assert code == 0
+    summary = json.loads(out)
+    assert summary["html"] == str(tmp_path / "report.html") and (tmp_path / "report.html").is_file()
+    assert {c["variant"] for c in summary["comparisons"]} == {XSS} and len(summary["comparisons"]) == 14
+
+
+def test_cli_prints_a_table_and_the_paths_for_people(capsys, monkeypatch, hostile, tmp_path):
+    code, out, _ = run_cli(capsys, monkeypatch, "report", hostile.parent, "--out", tmp_path)
+    assert code == 0 and "fixture: 5 done, 1 failed runs" in out and "auc_roc" in out
+    assert f"report: {tmp_path / 'report.html'}\n" in out
+
+
+def test_cli_missing_study_folder_is_a_one_line_error_with_exit_code_2(capsys, monkeypatch, tmp_path):
+    code, out, err = run_cli(capsys, monkeypatch, "report", tmp_path / "nope")
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [f"medattn: error: {tmp_path / 'nope'}: no such study folder"]
