@@ -69,19 +69,19 @@ def test_results_tables_hold_mean_and_std_with_welch_bold(markdown):
     metrics = ("auc_roc", "balanced_accuracy", "accuracy", "f1", "recall", "specificity", "ece")
     assert f"| variant | runs | {' | '.join(f'{m} ↑' for m in metrics[:-1])} | ece ↓ |" in markdown
     assert "| none | 10 | " + " | ".join(_cell("none", m) for m in metrics) + " |" in markdown
-    # se: Welch p < 0.05 (bold, seed 004's convention); Holm cannot mark 32 comparisons of 10 seeds
-    assert "| se | 10 | " + " | ".join(f"**{_cell('se', m)}**" for m in metrics) + " |" in markdown
+    # se: Holm-adjusted Wilcoxon p < 0.01 (**) in its family of 2, and Welch p < 0.05 (bold, seed 004's convention)
+    assert "| se | 10 | " + " | ".join(f"**{_cell('se', m)} \\*\\***" for m in metrics) + " |" in markdown
     assert "| cbam | 9 | " + " | ".join(_cell("cbam", m) for m in metrics) + " |" in markdown
-    assert "| se | 10 | " + f"**{_cell('se', 'auc_roc', 'ood_site')}**" in markdown
+    assert "| se | 10 | " + f"**{_cell('se', 'auc_roc', 'ood_site')} \\*\\***" in markdown
 
 
 def test_summary_sentences_and_statistics_rows(markdown):
-    assert "- se vs none on test (10 paired seeds): better in auc_roc (+0.055, Holm p = 0.062)," in markdown
+    assert "- se vs none on test (10 paired seeds): better in auc_roc (+0.055, Holm p = 0.004)," in markdown
     assert "- cbam vs none on test (9 paired seeds): equivalent within the ROPE (±0.01) in auc_roc (-0.000" in markdown
-    assert "no comparison can reach p < 0.05 after correction" in markdown
+    assert "no comparison can reach p < 0.05 after correction" not in markdown  # families of 2, 10 seeds
     row = "| se vs none | test | auc_roc | 10 | +0.055 | [0.053, 0.056] | 1.00 | [1.000, 1.000] | 1.000 | 0.000 |"
     assert row in markdown
-    assert "| 0.002 | 0.062 | < 0.001 ** | " in markdown and "/10 seeds p < 0.05 | better |" in markdown
+    assert "| 0.002 | 0.004 ** | < 0.001 ** | " in markdown and "/10 seeds p < 0.05 | better |" in markdown
 
 
 def test_sections_for_cost_ood_explanations_audit_and_failures(markdown):
@@ -92,7 +92,7 @@ def test_sections_for_cost_ood_explanations_audit_and_failures(markdown):
     assert "## Data regimes" not in markdown
     assert "| se | 11.05 M | 50.00 k | 50.00 k | 1.80 G | 5.45 | 1.00 | 100.0 |" in markdown
     assert "| ood_site | se | 0.050 ± 0.000 |" in markdown
-    assert "| se | 9 | **0.414 ± 0.003** | **0.164 ± 0.003** |" in markdown
+    assert "| se | 9 | **0.414 ± 0.003 \\*\\*** | **0.164 ± 0.003 \\*\\*** |" in markdown
     assert "| images | 200 |" in markdown and "| duplicate groups spanning splits | 1 |" in markdown
     assert "| images in test | lesion: 30, normal: 30 |" in markdown and "- 1 group(s) of identical" in markdown
     assert f"| cbam | 9 | {run_key({'attention': 'cbam', 'seed': 9})} | RuntimeError: CUDA out of memory |" in markdown

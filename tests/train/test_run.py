@@ -68,7 +68,7 @@ def test_tiny_run_trains_and_tests_end_to_end_through_the_cli(tmp_path):
     external = medattn("test", str(run), "--data", str(tmp_path / "other"), "--recipe", "synthetic", "--json")
     assert external.returncode == 0, external.stderr
     assert {name: (run / name).read_bytes() for name in own} == own  # another dataset never overwrites the run's
-    rows = list(csv.DictReader(open(run / "predictions-external-test.csv")))
+    rows = list(csv.DictReader((run / "predictions-external-test.csv").read_text().splitlines()))
     assert len(rows) == json.loads(external.stdout)["n"] and str(tmp_path / "other") in rows[0]["path"]
     again = medattn("train", "--out", str(run), *TINY)
     assert again.returncode == 2 and "already holds a run" in again.stderr

@@ -3,8 +3,9 @@
 Pairing: a variant's run is paired with the baseline's run of the same seed (``medattn.study.grid.baseline_of``:
 same factor values except the study's ``baseline`` factors). The study uses the training seed as the split seed,
 so a pair shares its data split; every test metric (:data:`~medattn.study.results.METRICS`) of every test split
-and every explanation score is compared with :func:`~medattn.study.stats.compare_paired`, and all comparisons of
-the study form one Holm family (:func:`~medattn.study.stats.apply_holm` on the Wilcoxon p-values). Seed 004's
+and every explanation score is compared with :func:`~medattn.study.stats.compare_paired`. The comparisons of one
+metric on one test split (or one explanation score) form a Holm family (:func:`~medattn.study.stats.apply_holm` on
+the Wilcoxon p-values): every variant against the baseline is one question asked several times. Seed 004's
 uncorrected Welch marks (:func:`~medattn.study.stats.apply_marks`) are kept beside them, to read the study as that
 paper's Table 2 would.
 
@@ -207,15 +208,19 @@ def compare_variants(
     return _with_family_marks(found), list(skipped)
 
 
+def holm_family(item: VariantComparison) -> tuple[str, str]:
+    """The Holm family of a comparison: its test split (or score source) and metric."""
+    return item.source, item.comparison.metric
+
+
 def _with_family_marks(found: list[VariantComparison]) -> list[VariantComparison]:
-    if not found:
-        return []
-    plain = [item.comparison for item in found]
-    holm, welch = apply_holm(plain), apply_marks(plain)
-    return [
-        replace(item, comparison=adjusted, welch_mark=marked.mark)
-        for item, adjusted, marked in zip(found, holm, welch, strict=True)
-    ]
+    marked = {}
+    for family in dict.fromkeys(map(holm_family, found)):
+        members = [i for i, item in enumerate(found) if holm_family(item) == family]
+        plain = [found[i].comparison for i in members]
+        for i, adjusted, welch in zip(members, apply_holm(plain), apply_marks(plain), strict=True):
+            marked[i] = replace(found[i], comparison=adjusted, welch_mark=welch.mark)
+    return [marked[i] for i in range(len(found))]
 
 
 def _runs_by_cell(data: StudyData) -> dict[tuple[str, int], StudyRun]:

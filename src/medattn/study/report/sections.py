@@ -5,12 +5,13 @@ when the study has nothing for it: no OOD sets, no ``regime`` factor, no explana
 """
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
 from medattn.errors import ConfigError
-from medattn.study.analysis import FPR_GRID, REGIME, ROPE, StudyAnalysis, VariantComparison
+from medattn.study.analysis import FPR_GRID, REGIME, ROPE, StudyAnalysis, VariantComparison, holm_family
 from medattn.study.explain_stage import EXPLAIN
 from medattn.study.report.document import (
     Block,
@@ -84,7 +85,7 @@ def summary_section(analysis: StudyAnalysis, figures: FigureFolder) -> list[Bloc
     intro = (
         f"Study '{data.study.name}': {len(data.variants)} variants x {len(data.study.seeds)} seeds ({counts} runs). "
         f"Each variant is compared with its baseline ({baseline}) over the seeds both finished; the "
-        f"{len(analysis.comparisons)} comparisons below form one Holm family."
+        f"{len(analysis.comparisons)} comparisons below form one Holm family per metric and test split."
     )
     sentences = [verdict_sentence(items) for items in _by_pair(analysis.comparisons).values()]
     if not sentences:
@@ -96,7 +97,8 @@ def _holm_reach(analysis: StudyAnalysis) -> list[Block]:
     """A warning when the family is too large for any Wilcoxon p to survive Holm at 0.05."""
     if not analysis.comparisons:
         return []
-    pairs, family = max(c.comparison.n for c in analysis.comparisons), len(analysis.comparisons)
+    pairs = max(c.comparison.n for c in analysis.comparisons)
+    family = max(Counter(map(holm_family, analysis.comparisons)).values())
     smallest = 2.0 / 2**pairs
     if family * smallest < 0.05:
         return []
@@ -154,8 +156,8 @@ def _source_blocks(analysis: StudyAnalysis, figures: FigureFolder, source: str) 
 def results_section(analysis: StudyAnalysis, figures: FigureFolder) -> list[Block]:
     legend = (
         "Mean ± standard deviation over runs. * / ** : Holm-adjusted Wilcoxon p < 0.05 / < 0.01 against the "
-        "variant's baseline (whole family). Bold: Welch's t-test p < 0.05 without correction, the convention of "
-        "seed 004's Table 2, shown to compare with that paper only."
+        "variant's baseline (family: one metric on one split). Bold: Welch's t-test p < 0.05 without "
+        "correction, the convention of seed 004's Table 2, shown to compare with that paper only."
     )
     blocks = [block for split in analysis.data.test_splits for block in _source_blocks(analysis, figures, split)]
     return [Heading("Results"), Paragraph(legend), *blocks]
