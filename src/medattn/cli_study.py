@@ -60,7 +60,7 @@ def demo_command(
 
 
 def _run(study, out: Path, quiet: bool, **options) -> dict:
-    """run_study with one progress bar: runs (done/running/failed, ETA), then the explanation stage."""
+    """run_study with one progress bar: audit, runs (done/running/failed, ETA), explanation stage."""
     from medattn.progress import progress_callback
     from medattn.study.runner import run_study
 
@@ -69,7 +69,7 @@ def _run(study, out: Path, quiet: bool, **options) -> dict:
         def show(state) -> None:
             update(state.done + state.failed, state.total, f"runs ({state.running} running, {state.failed} failed)")
 
-        return run_study(study, out, progress=show, explain_progress=update, **options)
+        return run_study(study, out, progress=show, stage_progress=update, **options)
 
 
 def _summary_table(summary: dict) -> Table:

@@ -76,6 +76,8 @@ def test_a_four_run_study_runs_end_to_end_through_the_cli(finished):
         assert (run / "metrics-test.json").is_file() and (run / "predictions-test.csv").is_file()
         assert epochs_logged(run) == [1, 2]
         assert row.cost["params"] > 0 and row.cost["macs"] > 0 and row.attempts == 1
+    exported = (folder / "out" / "results.csv").read_text().splitlines()
+    assert len(exported) == 5 and "attention" in exported[0] and "test.auc_roc.value" in exported[0]
     se = next(r for r in rows.values() if r.cell["attention"] == "se")
     assert se.cost["attention_params"] > 0
 
@@ -232,3 +234,18 @@ def test_a_real_dataset_recipe_without_its_folder_is_refused_before_any_run(tmp_
     with pytest.raises(ConfigError, match=r"^study 'tiny': data.recipe 'brain-tumor-mri' needs .* --data PATH$"):
         run_study(study, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_study_on_a_dataset_folder_audits_it_once_and_the_report_shows_it(tmp_path):
+    from medattn.data.synthetic import write_synthetic_dataset
+    from medattn.study.report import write_report
+
+    write_synthetic_dataset(tmp_path / "data", 80, 32, seed=3)
+    data = {"path": str(tmp_path / "data"), "recipe": "synthetic"}
+    study = parse_study(TINY | {"data": data, "seeds": [0], "train": {"epochs": 1, "batch_size": 16}})
+    assert run_study(study, tmp_path / "out", threads=1)["counts"]["done"] == 2
+    audit = json.loads((tmp_path / "out" / "audit.json").read_text())
+    assert audit["num_images"] == 80
+    report = write_report(tmp_path / "out")
+    markdown = Path(report["markdown"]).read_text()
+    assert "## Dataset audit" in markdown and "| images | 80 |" in markdown

@@ -21,6 +21,8 @@ from medattn.study.store import StudyStore, worker_name
 STORE = "study.sqlite"
 RUNS = "runs"
 SEARCH = "search"
+RESULTS = "results.csv"
+AUDIT = "audit.json"
 
 
 @dataclass
@@ -71,7 +73,7 @@ def run_study(
     force: bool = False,
     threads: int | None = None,
     progress=None,
-    explain_progress=None,
+    stage_progress=None,
 ) -> dict:
     """Run every unfinished cell; returns the study name, folder, counts per status and the failures.
 
@@ -87,7 +89,7 @@ def run_study(
         force: accept a study folder made for another study definition.
         threads: CPU threads per run (default: this machine's cores split between the workers).
         progress: called with a ``StudyProgress`` after every change.
-        explain_progress: ``(done, total, description)`` during the explanation stage.
+        stage_progress: ``(done, total, description)`` during the dataset audit and the explanation stage.
     """
     check_data(study)
     out = Path(out)
@@ -105,12 +107,13 @@ def run_study(
         cells = final_cells(study, chosen)
     else:
         cells = expand_grid(study)
+    audit_data(study, out, stage_progress)
     stage = run_cells(study, cells, out, execution, force)
-    summary |= {"counts": stage["counts"], "failures": stage["failures"]}
+    summary |= {"counts": stage["counts"], "failures": stage["failures"], "results": str(out / RESULTS)}
     if study.explain:
         from medattn.study.explain_stage import explain_study
 
-        summary["explanations"] = explain_study(study, out, cells, stage["done"], explain_progress)
+        summary["explanations"] = explain_study(study, out, cells, stage["done"], stage_progress)
     return summary
 
 
@@ -120,6 +123,20 @@ def check_data(study: StudyConfig) -> None:
         raise ConfigError(
             f"study '{study.name}': data.recipe '{study.data['recipe']}' needs the dataset's folder; pass --data PATH"
         )
+
+
+def audit_data(study: StudyConfig, out: Path, progress=None) -> None:
+    """The dataset audit of a real dataset, once per study folder (``audit.json``, shown by the report)."""
+    path = study.data.get("path")
+    if not path or (out / AUDIT).is_file():
+        return
+    from medattn.data.audit import audit_source
+    from medattn.data.sources import open_source
+    from medattn.io import write_json_atomic
+
+    source = open_source(path, study.data.get("recipe"))
+    update = progress and (lambda done, total: progress(done, total, "auditing the dataset"))
+    write_json_atomic(out / AUDIT, audit_source(source, progress=update))
 
 
 def run_cells(study: StudyConfig, cells: list[Cell], out: Path, execution: Execution, force: bool) -> dict:
@@ -146,6 +163,7 @@ def run_cells(study: StudyConfig, cells: list[Cell], out: Path, execution: Execu
             _report(execution.progress, state)
         failures = [{"key": row.key, "cell": row.cell, "error": row.error} for row in store.runs("failed")]
         done = {row.key for row in store.runs("done")}
+        store.export(out / RESULTS)  # one row per run: factors, status, metrics, cost (for pandas)
         return {"counts": store.counts(), "failures": failures, "done": done}
 
 

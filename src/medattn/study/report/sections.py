@@ -30,8 +30,8 @@ from medattn.study.report.document import (
 )
 from medattn.study.report.figures import FigureFolder, box_strip, ood_figure, regime_figure, roc_figure, training_figure
 from medattn.study.results import explanation_folders, higher_is_better, variant_label
+from medattn.study.runner import AUDIT
 
-AUDIT = "audit.json"  # the dataset audit's summary, when the study folder has one
 VERDICT_PHRASES = (
     ("better", "better in"),
     ("worse", "worse in"),
