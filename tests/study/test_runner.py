@@ -77,7 +77,7 @@ def test_a_four_run_study_runs_end_to_end_through_the_cli(finished):
         assert epochs_logged(run) == [1, 2]
         assert row.cost["params"] > 0 and row.cost["macs"] > 0 and row.attempts == 1
     exported = (folder / "out" / "results.csv").read_text().splitlines()
-    assert len(exported) == 5 and "attention" in exported[0] and "test.auc_roc.value" in exported[0]
+    assert len(exported) == 5 and "attention" in exported[0] and "test.auc_roc.ci_low" in exported[0]
     se = next(r for r in rows.values() if r.cell["attention"] == "se")
     assert se.cost["attention_params"] > 0
 
