@@ -401,3 +401,17 @@ def test_missing_or_empty_study_folders_are_one_line_errors(tmp_path, prepare, p
     with pytest.raises(ConfigError, match=f"^{folder}: {problem}") as info:
         analyse_study(folder)
     assert "\n" not in str(info.value)
+
+
+def test_an_attention_variant_is_also_compared_with_its_parameter_matched_control(tmp_path):
+    root = build_study(tmp_path, factors={"attention": ["none", "se", "matched-se"]}, seeds=SEEDS[:4], failed={},
+                       explain=False)  # fmt: skip
+    analysis = analyse_study(root)
+    assert analysis.data.controls == {"se": "matched-se"}
+    pairs = {(c.variant, c.baseline) for c in analysis.comparisons}
+    assert pairs == {("se", "none"), ("matched-se", "none"), ("se", "matched-se")}
+    against = next(c for c in analysis.comparisons if (c.variant, c.baseline, c.source) == ("se", "matched-se", "test")
+                   and c.comparison.metric == "auc_roc")  # fmt: skip
+    # the control has no built-in effect, so se beats it by se's effect on every seed
+    expected = np.mean([effect("se", s) for s in SEEDS[:4]])
+    assert against.comparison.mean_difference == pytest.approx(expected)

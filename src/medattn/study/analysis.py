@@ -127,6 +127,9 @@ def analyse_study(folder) -> StudyAnalysis:
     predictions, unusable = usable_test_predictions(data)
     rho, reason = split_correlation(data, predictions)
     comparisons, skipped = compare_variants(values, data.baselines, rho=rho)
+    # attention vs its parameter-matched control: is a gain attention, or only size? (its own Holm families)
+    against_controls, _ = compare_variants(values, data.controls, rho=rho)
+    comparisons += against_controls
     classes = next((found.classes for found in predictions.values() if found is not None), [])
     return StudyAnalysis(
         data=data, values=values, summary=summarise_values(values), comparisons=comparisons, skipped=skipped,

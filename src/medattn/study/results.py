@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from medattn.errors import ConfigError
+from medattn.models.attention.base import CONTROL_PREFIX
 from medattn.study.config import StudyConfig, read_study
 from medattn.study.explain_stage import EXPLAIN, variant_name
 from medattn.study.grid import Cell, baseline_of
@@ -60,6 +61,8 @@ class StudyData:
         counts: runs of the grid per status (done, failed, pending, running).
         variants: variant label -> factor values (without the seed), in grid order.
         baselines: variant label -> the label of the baseline it is compared with (baseline variants are absent).
+        controls: attention variant label -> its parameter-matched control's (``se`` -> ``matched-se``), where
+            the study has both with every other factor equal.
     """
 
     folder: Path
@@ -69,6 +72,7 @@ class StudyData:
     counts: dict[str, int]
     variants: dict[str, dict]
     baselines: dict[str, str] = field(default_factory=dict)
+    controls: dict[str, str] = field(default_factory=dict)
 
     @property
     def test_splits(self) -> list[str]:
@@ -106,6 +110,7 @@ def load_study_dir(folder: str | Path) -> StudyData:
         counts=counts,
         variants={variant_label(row.cell): _without_seed(row.cell) for row in rows},
         baselines=_baselines(rows, study.baseline),
+        controls=_controls(rows),
     )
 
 
@@ -153,6 +158,18 @@ def _baselines(rows: list[RunRow], baseline: dict) -> dict[str, str]:
         other = baseline_of(cell, cells, baseline)
         if other is not None:
             pairs[variant_label(cell.factors)] = variant_label(other.factors)
+    return pairs
+
+
+def _controls(rows: list[RunRow]) -> dict[str, str]:
+    """Variant -> its parameter-matched control variant (attention ``matched-<name>``, other factors equal)."""
+    cells = {_cell_id(row.cell): row.cell for row in rows}
+    pairs = {}
+    for cell in cells.values():
+        attention = str(cell.get("attention", ""))
+        mechanism = {**cell, "attention": attention.removeprefix(CONTROL_PREFIX)}
+        if attention.startswith(CONTROL_PREFIX) and _cell_id(mechanism) in cells:
+            pairs[variant_label(mechanism)] = variant_label(cell)
     return pairs
 
 
