@@ -128,14 +128,6 @@ def test_reset_stale_requeues_running_rows_of_dead_workers(store):
     assert store.run("a").worker is None and store.run("a").attempts == 1
 
 
-def test_claim_next_takes_pending_runs_in_registration_order(store):
-    for key in "ba":
-        store.register(key, {"k": key}, {})
-    assert store.claim_next("w").key == "b"
-    assert store.claim_next("w").status == "running"
-    assert store.claim_next("w") is None
-
-
 def test_two_spawned_processes_writing_at_once_lose_nothing(tmp_path):
     db = tmp_path / "study.sqlite"
     barrier = multiprocessing.get_context("spawn").Barrier(2)

@@ -265,15 +265,6 @@ class StudyStore:
         """Mark a run as started by ``worker`` (e.g. ``host:pid``) and count the attempt."""
         self._update(key, "status = 'running', worker = ?, attempts = attempts + 1", (worker,))
 
-    def claim_next(self, worker: str) -> RunRow | None:
-        """Atomically take the first ``pending`` run (registration order) and mark it running; None if none left."""
-        with self.transaction():
-            row = self._conn.execute("SELECT key FROM runs WHERE status = 'pending' ORDER BY rowid LIMIT 1").fetchone()
-            if row is None:
-                return None
-            self.mark_running(row[0], worker)
-            return self.run(row[0])
-
     def mark_done(self, key: str, metrics: dict, cost: dict, seconds: float) -> None:
         """Store a finished run's metrics (nested dicts), cost (params, MACs, ...) and wall time; clears errors."""
         self._update(
