@@ -249,3 +249,19 @@ def test_a_study_on_a_dataset_folder_audits_it_once_and_the_report_shows_it(tmp_
     report = write_report(tmp_path / "out")
     markdown = Path(report["markdown"]).read_text()
     assert "## Dataset audit" in markdown and "| images | 80 |" in markdown
+
+
+def test_an_explanation_stage_failure_is_recorded_in_one_line_and_the_study_goes_on(tmp_path, monkeypatch):
+    from medattn.explain import job
+    from medattn.study.explain_stage import explain_study
+    from medattn.study.grid import expand_grid
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(job, "run_explain", boom)
+    study = parse_study(TINY | {"seeds": [0], "explain": {"methods": ["gradcam"]}})
+    cells = expand_grid(study)
+    status = explain_study(study, tmp_path, cells, {cell.key for cell in cells})
+    assert status == {"0": "failed: RuntimeError: boom"}
+    assert json.loads((tmp_path / "explain" / "status.json").read_text()) == status

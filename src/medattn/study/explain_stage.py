@@ -4,8 +4,9 @@ Runs of one seed share their data split, so one ``medattn explain`` job per seed
 variants on the same test images (selected as in seed 000: predicted correctly by every variant),
 and its per-image scores pair across variants by seed, so the study's statistics apply to them as
 to accuracy. Output: ``DIR/explain/seed-<s>/`` (maps, grids, ``scores.csv``). A finished seed is
-skipped on re-run; a seed whose job cannot run (e.g. no image every variant gets right) is recorded
-in ``DIR/explain/status.json`` with its one-line reason, and the study goes on.
+skipped on re-run; a seed whose job cannot run (e.g. no image every variant gets right) or fails is
+recorded in ``DIR/explain/status.json`` with its one-line reason, retried on re-run, and the study
+goes on.
 """
 
 import json
@@ -62,5 +63,7 @@ def explain_study(study: StudyConfig, out: Path, cells: list[Cell], finished: se
             status[str(seed)] = "done"
         except ConfigError as error:
             status[str(seed)] = f"skipped: {error}"
+        except Exception as error:  # noqa: BLE001  (the trained runs stay; the report shows the reason)
+            status[str(seed)] = f"failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
         write_json_atomic(folder / "status.json", status)
     return status
