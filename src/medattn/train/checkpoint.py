@@ -16,9 +16,14 @@ from medattn.io import write_atomic
 CHECKPOINTS = ("best-val", "best-train", "last")
 
 
+def model_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Parameters and buffers as contiguous CPU tensors."""
+    return {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+
+
 def save_weights(model: nn.Module, path: Path) -> Path:
     """The model's state (parameters and buffers) as safetensors, atomically."""
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    state = model_state(model)
     return write_atomic(path, lambda tmp: save_file(state, tmp))
 
 

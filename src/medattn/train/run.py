@@ -20,7 +20,7 @@ from medattn.config import RunConfig, TrainSpec, read_yaml, write_yaml
 from medattn.errors import ConfigError
 from medattn.models import create_model
 from medattn.train import rundir
-from medattn.train.checkpoint import load_trainer_state, load_weights, save_trainer_state, save_weights
+from medattn.train.checkpoint import load_trainer_state, load_weights, model_state, save_trainer_state, save_weights
 from medattn.train.data import Loaders, build_loaders, prepare_run_data
 from medattn.train.distributed import Distributed
 from medattn.train.engine import Precision, choose_device, choose_precision, evaluate, train_epoch
@@ -189,7 +189,10 @@ def _end_epoch(out: Path, session: Session, state: dict, row: dict) -> None:
         save_weights(model, rundir.checkpoint_paths(out, "best-train")[0])
     weights, trainer = rundir.checkpoint_paths(out, "last")
     save_weights(model, weights)
-    save_trainer_state({**state, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, trainer)
+    # the trainer state carries its own copy of the weights: resuming reads one file, written atomically,
+    # so a kill between the two writes cannot pair the newer weights with the older optimiser state
+    save_trainer_state({**state, "model": model_state(model), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict()}, trainer)  # fmt: skip
     rundir.write_history(out, state["history"])
 
 
@@ -198,8 +201,11 @@ def _restore(out: Path, session: Session) -> dict:
     weights, trainer = rundir.checkpoint_paths(out, "last")
     if not trainer.is_file():
         return _fresh_state()
-    load_weights(session.model, weights)
     state = load_trainer_state(trainer)
+    if "model" in state:
+        session.model.load_state_dict(state.pop("model"))
+    else:  # runs written before the trainer state held the weights
+        load_weights(session.model, weights)
     session.optimizer.load_state_dict(state.pop("optimizer"))
     session.scheduler.load_state_dict(state.pop("scheduler"))
     return state
