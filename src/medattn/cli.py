@@ -129,7 +129,7 @@ def train(
     deterministic: Annotated[bool | None, Opt("--deterministic/--fast", help="Bit-identical reruns.")] = None,
     workers: Annotated[int | None, Opt(help="Data-loading processes.")] = None,
     regime: Annotated[float | None, Opt(help="Fraction of the training split to use.")] = None,
-    duplicates: Annotated[str | None, Opt(help="refuse | train | evaluation (cross-split copies).")] = None,
+    duplicates: Annotated[str | None, Opt(help="refuse | train | evaluation | keep (cross-split copies).")] = None,
     synthetic_n: Annotated[int | None, Opt(help="Synthetic benchmark size (without --data).")] = None,
     shortcut: Annotated[float | None, Opt(help="Synthetic shortcut-marker strength (without --data).")] = None,
     hyperparameters: Annotated[str | None, Opt(help="Per-model lr/wd table of the preset (piater2024).")] = None,

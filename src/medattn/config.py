@@ -66,7 +66,8 @@ class DataSpec:
         recipe: release layout (``medattn.data.recipes``).
         val_fraction, test_fraction: split sizes for records without an official split.
         regime: fraction of the training split to keep (seed 001's data regimes).
-        duplicates: ``refuse`` | ``train`` | ``evaluation``: what to do with images in two splits.
+        duplicates: ``refuse`` | ``train`` | ``evaluation`` | ``keep``: what to do with images in two splits
+            (``keep``: leave the copies in both, as some papers did; evaluation then sees training images).
         synthetic_n, synthetic_shortcut, synthetic_difficulty: the synthetic benchmark's size,
             shortcut strength and difficulty (only without ``path``).
     """

@@ -49,6 +49,19 @@ def test_or_the_training_copy_is_excluded_to_keep_the_official_test_set_whole(tm
     assert data.removed[0].endswith("copy.png") and "1.png: excluded from" in data.removed[0]
 
 
+def test_keep_leaves_the_copies_in_both_splits_as_released(tmp_path):
+    data = prepare_data(
+        _dataset(tmp_path / "d", duplicate=True), image_size=8, cache_root=tmp_path / "c", duplicates="keep"
+    )
+    assert len(data.indices("test")) == 7 and len(data.indices("train")) + len(data.indices("val")) == 6
+    assert data.removed == ()
+
+
+def test_an_unknown_duplicate_policy_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="duplicate policy"):
+        prepare_data(_dataset(tmp_path / "d"), image_size=8, cache_root=tmp_path / "c", duplicates="both")
+
+
 def test_a_single_class_is_refused(tmp_path):
     for i in range(3):
         write_image(tmp_path / "d" / "only" / f"{i}.png", np.full((4, 4), i, np.uint8))

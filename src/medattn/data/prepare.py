@@ -64,9 +64,10 @@ def prepare_data(
     images into training. ``duplicates="refuse"`` raises a DataError; ``"train"`` keeps the
     training copy and excludes the evaluation copies; ``"evaluation"`` keeps the evaluation copy
     (the official test set stays whole) and excludes the training copies. Excluded records are
-    reported, one line each.
+    reported, one line each. ``"keep"`` uses the release as it is, copies in both splits: evaluation
+    then scores images the model was trained on; it exists only to reproduce studies that did so.
     """
-    choose("duplicate policy", duplicates, ("refuse", *DUPLICATE_POLICIES))
+    choose("duplicate policy", duplicates, ("refuse", "keep", *DUPLICATE_POLICIES))
     source = open_source(path, recipe)
     if len(source.classes) < 2:
         raise DataError(f"{source.root}: only one class ('{source.classes[0]}'); a classifier needs at least two")
@@ -75,7 +76,7 @@ def prepare_data(
         source = data_regime(source, regime, seed=seed)
     cache = open_cache(source.records, image_size, root=cache_root, workers=workers, progress=progress)
     groups = cross_split_duplicates(source, cache.hashes)
-    if not groups:
+    if not groups or duplicates == "keep":
         return PreparedData(source, cache)
     if duplicates == "refuse":
         a, b = groups[0]["members"][:2]
