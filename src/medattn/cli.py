@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from medattn.cli_explain import explain_command, reader_app
+from medattn.cli_features import features_command
 from medattn.cli_output import console
 from medattn.cli_output import emit as _emit
 from medattn.cli_report import report_command
@@ -241,6 +242,7 @@ app.add_typer(reader_app, name="reader-study")
 app.command("study")(study_command)
 app.command("demo")(demo_command)
 app.command("report")(report_command)
+app.command("features")(features_command)
 
 
 def _counts_table(title: str, classes, counts: dict) -> Table:

@@ -276,14 +276,14 @@ def test_delong_per_seed_on_the_shared_test_set(analysis, study_dir):
     assert all(p.result is not None and 0 <= p.result.p_value <= 1 for p in analysis.delong)
 
 
-def test_delong_refuses_runs_tested_on_different_images(tmp_path):
+def test_delong_skips_runs_tested_on_different_images_and_says_why(tmp_path):
     folder = build_study(tmp_path, seeds=(0, 1), failed={}, explain=False)
     key = run_key({"attention": "se", "seed": 1})
     predictions = folder / "runs" / key / "predictions-test.csv"
     predictions.write_text(predictions.read_text().replace("img000", "other000"))
-    with pytest.raises(ConfigError, match=f"{key}.* not tested on the same images") as info:
-        analyse_study(folder)
-    assert "\n" not in str(info.value)
+    skipped = [p for p in analyse_study(folder).delong if p.result is None]
+    assert [(p.variant, p.seed) for p in skipped] == [("se", 1)]
+    assert skipped[0].note.startswith("tested on different images")
 
 
 def test_predictions_overwritten_by_another_evaluation_are_left_out(tmp_path):

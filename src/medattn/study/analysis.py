@@ -43,6 +43,7 @@ FPR_GRID = np.linspace(0.0, 1.0, 101)
 CURVE_COLUMNS = ("train_loss", "val_loss", "val_auc_roc")
 COST_FIELDS = ("params", "attention_params", "macs", "latency_ms", "train_images_per_second")
 REGIME = "regime"
+DIFFERENT_IMAGES = "tested on different images (a factor changes the test set): DeLong needs one shared test set"
 
 
 @dataclass(frozen=True)
@@ -231,11 +232,8 @@ def _runs_by_cell(data: StudyData) -> dict[tuple[str, int], StudyRun]:
 
 
 def delong_per_seed(data: StudyData, predictions: dict[str, Predictions | None]) -> list[DeLongPair]:
-    """DeLong's test of every variant against its baseline, per seed, on ``predictions-test.csv``.
-
-    Raises:
-        ConfigError: a pair whose runs were tested on different images (the pairing would be wrong).
-    """
+    """DeLong's test of every variant against its baseline, per seed, on ``predictions-test.csv`` (pairs tested
+    on different images get no test, and a note)."""
     runs = _runs_by_cell(data)
     seeds = sorted({run.seed for run in data.runs})
     pairs = []
@@ -252,7 +250,10 @@ def _delong_pair(a: StudyRun, b: StudyRun, predictions: dict[str, Predictions | 
         return DeLongPair(a.variant, b.variant, a.seed, None, "no usable predictions-test.csv")
     if len(found_a.classes) != 2:
         return DeLongPair(a.variant, b.variant, a.seed, None, f"binary tasks only ({len(found_a.classes)} classes)")
-    positive, scores_a, scores_b = _shared_test_set(a, found_a, b, found_b)
+    shared = _shared_test_set(found_a, found_b)
+    if shared is None:
+        return DeLongPair(a.variant, b.variant, a.seed, None, DIFFERENT_IMAGES)
+    positive, scores_a, scores_b = shared
     try:
         result = delong_test(positive, scores_a, scores_b)
     except ConfigError as error:
@@ -260,8 +261,9 @@ def _delong_pair(a: StudyRun, b: StudyRun, predictions: dict[str, Predictions | 
     return DeLongPair(a.variant, b.variant, a.seed, result, "; ".join(result.notes))
 
 
-def _shared_test_set(a: StudyRun, found_a: Predictions, b: StudyRun, found_b: Predictions):
-    """Labels (1 = second class) and positive-class scores of both runs, aligned by image path."""
+def _shared_test_set(found_a: Predictions, found_b: Predictions):
+    """Labels (1 = second class) and positive-class scores of both runs, aligned by image path; None when the
+    two runs were tested on different images (a factor such as the synthetic shortcut changes the test set)."""
     order_a = np.argsort(np.asarray(found_a.paths, dtype=str), kind="stable")
     order_b = np.argsort(np.asarray(found_b.paths, dtype=str), kind="stable")
     same = (
@@ -270,10 +272,7 @@ def _shared_test_set(a: StudyRun, found_a: Predictions, b: StudyRun, found_b: Pr
         and np.array_equal(found_a.labels[order_a], found_b.labels[order_b])
     )
     if not same:
-        raise ConfigError(
-            f"{a.folder} and {b.folder} (seed {a.seed}) were not tested on the same images and labels; "
-            "their pairing needs one shared test set"
-        )
+        return None
     positive = (found_a.labels[order_a] == 1).astype(float)
     return positive, found_a.probabilities[order_a, 1], found_b.probabilities[order_b, 1]
 

@@ -250,8 +250,11 @@ class Predictions:
 def read_predictions(run: StudyRun, split: str = "test") -> Predictions | None:
     """The run's predictions on ``split``; None when the file is missing."""
     path = run.folder / f"predictions-{split}.csv"
-    if not path.is_file():
-        return None
+    return read_predictions_file(path) if path.is_file() else None
+
+
+def read_predictions_file(path: Path) -> Predictions:
+    """A ``predictions-<split>.csv`` file; a malformed one is a one-line ConfigError naming it."""
     with path.open(newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader, [])

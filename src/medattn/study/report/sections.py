@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from medattn.errors import ConfigError
+from medattn.features.usage import FEATURES_JSON, decision_mark
 from medattn.study.analysis import FPR_GRID, REGIME, ROPE, StudyAnalysis, VariantComparison, holm_family
 from medattn.study.explain_stage import EXPLAIN
 from medattn.study.report.document import (
@@ -50,7 +51,8 @@ def report_blocks(analysis: StudyAnalysis, figures: FigureFolder) -> list[Block]
     """Every section, in reading order."""
     sections = (
         summary_section, results_section, statistics_section, delong_section, roc_section, training_section,
-        cost_section, ood_section, regime_section, explanation_section, audit_section, failures_section,
+        cost_section, ood_section, regime_section, explanation_section, features_section, audit_section,
+        failures_section,
         reading_section,
     )  # fmt: skip
     return [block for section in sections for block in section(analysis, figures)]
@@ -303,6 +305,31 @@ def explanation_section(analysis: StudyAnalysis, figures: FigureFolder) -> list[
     status = _read_mapping(analysis.data.folder / EXPLAIN / "status.json")
     skipped = [f"seed {seed}: {state}" for seed, state in status.items() if state != "done"]
     return blocks + ([Paragraph("Seeds not explained:"), Bullets(tuple(skipped))] if skipped else [])
+
+
+def features_section(analysis: StudyAnalysis, figures: FigureFolder) -> list[Block]:
+    """Seed 004's Table 3 from ``medattn features`` (``features.json`` in the study folder), with every p-value."""
+    result = _read_mapping(analysis.data.folder / FEATURES_JSON)
+    if not result:
+        return []
+    marks = {(row["run"], row["feature"]): decision_mark(row) for row in result["rows"]}
+    names = {row["run"]: row["model"] for row in result["rows"]}
+    tests = result["tests"]
+    usage = Table(("model", *result["features"]),
+                  tuple((names[run], *(marks[run, f] for f in result["features"])) for run in names))  # fmt: skip
+    details = Table(
+        ("model", "feature", "n", *(f"p {t}" for t in tests), *(f"Holm p {t}" for t in tests), "note"),
+        tuple((row["model"], row["feature"], str(row["n"]), *(p_text(row["p"][t]) for t in tests),
+               *(p_text(row["p_holm"].get(t)) for t in tests), row.get("reason", "")) for row in result["rows"]),
+    )  # fmt: skip
+    text = (
+        f"Does the model's output depend on the feature given the true label? ✓ yes / ✗ no by the majority of "
+        f"{', '.join(tests)} at p < {result['alpha']:g} (seed 004, Table 3), on the {result.get('split', 'test')} "
+        f"predictions; in brackets the same decision with each test's p-values Holm-adjusted over all "
+        f"{len(result['rows'])} model x feature pairs; - not tested (see the note)."
+    )
+    notes = [Paragraph(f"Note: {note}.") for note in result.get("notes", [])]
+    return [Heading("Feature usage"), Paragraph(text), usage, *notes, details]
 
 
 def _read_mapping(path: Path) -> dict:

@@ -1,0 +1,1 @@
+"""Global explanations: which features a model's output depends on, given the label."""

@@ -1,0 +1,319 @@
+import sys
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from scipy.spatial.distance import cdist
+
+from medattn.features.citests import (
+    CI_TESTS,
+    CITestResult,
+    _rcot_statistic,
+    _stratified_rows,
+    _weighted_chi2_sf,
+    _within_strata_permutations,
+    chsic,
+    cmiknn,
+    encode_feature,
+    rcot,
+)
+
+ALPHA = 0.01
+SEEDS = (0, 1, 2)
+FAST = {"chsic": {"permutations": 200}, "rcot": {}, "cmiknn": {"permutations": 200}}
+
+
+def continuous_case(seed: int, *, direct: float, n: int = 300, classes: int = 2):
+    """Label z; a feature y shifted by z; an output x = z-effect (+ direct * y) + noise ([n] for 2 classes)."""
+    rng = np.random.default_rng(seed)
+    z = rng.integers(0, classes, n)
+    y = 1.5 * z + rng.standard_normal(n)
+    x = 2.0 * (z[:, None] == np.arange(1, classes)) + direct * y[:, None] + rng.standard_normal((n, classes - 1))
+    return (x[:, 0] if classes == 2 else x), y, z
+
+
+def categorical_case(seed: int, *, direct: float, n: int = 300):
+    """A three-category feature whose frequencies depend on the binary label; x shifts with category 'c'."""
+    rng = np.random.default_rng(seed)
+    z = rng.integers(0, 2, n)
+    probabilities = np.where(z[:, None] == 0, [0.6, 0.3, 0.1], [0.2, 0.3, 0.5])
+    category = np.array(["a", "b", "c"])[(rng.random(n)[:, None] > probabilities.cumsum(1)).sum(1)]
+    x = 2.0 * z + direct * (category == "c") + rng.standard_normal(n)
+    return x, encode_feature(category.astype(object)), z
+
+
+CASES = {"continuous": continuous_case, "categorical": categorical_case}
+EFFECT = {"continuous": 1.0, "categorical": 2.0}  # direct effects that every test detects on 30 of 30 seeds
+
+
+def columns(a: np.ndarray) -> np.ndarray:
+    return a.reshape(len(a), -1)
+
+
+# --- encode_feature -----------------------------------------------------------------------------
+
+
+def test_encode_numeric_is_one_standardised_column():
+    encoded = encode_feature([1, 2, 3, 6])
+    assert encoded.shape == (4, 1)
+    np.testing.assert_allclose(encoded[:, 0], (np.array([1, 2, 3, 6]) - 3) / np.sqrt(3.5))
+
+
+def test_encode_categorical_is_one_hot_without_the_first_category():
+    np.testing.assert_array_equal(
+        encode_feature(np.array(["b", "a", "c", "b"], dtype=object)), [[1, 0], [0, 0], [0, 1], [1, 0]]
+    )
+    np.testing.assert_array_equal(encode_feature(np.array([True, False, True])), [[1], [0], [1]])
+
+
+def test_encode_object_numbers_count_as_numeric_but_a_category_dtype_does_not():
+    assert encode_feature(np.array([1, 2.5, 4], dtype=object)).shape == (3, 1)
+    np.testing.assert_array_equal(
+        encode_feature(pd.Series([3, 1, 2, 3], dtype="category")), [[0, 1], [0, 0], [1, 0], [0, 1]]
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ([3.0, 3.0, 3.0], "constant feature"),
+        (np.array(["a", "a"], dtype=object), "constant feature"),
+        ([1.0, np.nan, 2.0], "missing"),
+        ([1.0, np.inf, 2.0], "infinite"),
+        (pd.Series([1, None, 3], dtype="Int64"), "missing"),
+        (np.array(["a", None, "b"], dtype=object), "missing"),
+        (np.zeros((3, 2)), "1-D"),
+    ],
+)
+def test_encode_rejects_unusable_features(values, message):
+    with pytest.raises(ValueError, match=message):
+        encode_feature(values)
+
+
+# --- planted dependencies -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("name", CI_TESTS)
+def test_feature_explained_by_the_label_is_judged_independent(name, case):
+    for seed in SEEDS:
+        x, y, z = CASES[case](seed, direct=0.0)
+        assert stats.spearmanr(x, columns(y)[:, -1]).pvalue < 1e-4  # clearly dependent marginally
+        result = CI_TESTS[name](x, y, z, seed=seed, **FAST[name])
+        assert result.p_value >= ALPHA, (seed, result)
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("name", CI_TESTS)
+def test_feature_the_output_uses_is_judged_dependent(name, case):
+    for seed in SEEDS:
+        x, y, z = CASES[case](seed, direct=EFFECT[case])
+        result = CI_TESTS[name](x, y, z, seed=seed, **FAST[name])
+        assert result.p_value < ALPHA, (seed, result)
+
+
+@pytest.mark.parametrize("name", CI_TESTS)
+def test_three_classes_and_a_two_column_output(name):
+    for direct, independent in ((0.0, True), (1.0, False)):
+        x, y, z = continuous_case(3, direct=direct, classes=3)
+        result = CI_TESTS[name](x, y, z, seed=3, **FAST[name])
+        assert (result.p_value >= ALPHA) == independent, result
+
+
+@pytest.mark.parametrize("name", CI_TESTS)
+def test_a_single_class_is_an_unconditional_test_within_it(name):
+    """Lesion features exist only on lesion images: Z is then one class."""
+    rng = np.random.default_rng(5)
+    y, noise = rng.normal(size=200), rng.normal(size=200)
+    z = np.ones(200, dtype=int)
+    assert CI_TESTS[name](noise, y, z, **FAST[name]).p_value >= ALPHA
+    assert CI_TESTS[name](y + 0.5 * noise, y, z, **FAST[name]).p_value < ALPHA
+
+
+@pytest.mark.parametrize("name", CI_TESTS)
+def test_constant_output_or_feature_gives_p_one(name):
+    x, y, z = categorical_case(5, direct=0.0)
+    assert CI_TESTS[name](np.ones(len(z)), y, z, **FAST[name]).p_value == 1.0
+    assert CI_TESTS[name](x, np.zeros(len(z)), z, **FAST[name]).p_value == 1.0
+
+
+@pytest.mark.parametrize("name", CI_TESTS)
+def test_rejection_rate_under_h0_is_near_the_level(name):
+    rejections = 0
+    for seed in range(20):
+        x, y, z = continuous_case(100 + seed, direct=0.0, n=150)
+        rejections += CI_TESTS[name](x, y, z, seed=seed, **FAST[name]).p_value < 0.05
+    assert rejections <= 4  # expected 1 of 20; P(>= 5) = 0.016 for a calibrated test
+
+
+# --- reproducibility and subsampling ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", CI_TESTS)
+def test_same_seed_same_result_other_seed_other_subsample(name):
+    x, y, z = continuous_case(7, direct=0.3, n=400)
+    first = CI_TESTS[name](x, y, z, seed=1, max_n=200, **FAST[name])
+    assert first == CI_TESTS[name](x, y, z, seed=1, max_n=200, **FAST[name])
+    assert isinstance(first, CITestResult) and first.test == name and first.n == 200
+    assert first.statistic != CI_TESTS[name](x, y, z, seed=2, max_n=200, **FAST[name]).statistic
+
+
+@pytest.mark.parametrize("test", [chsic, cmiknn])
+def test_permutation_tests_change_only_the_null_with_the_seed(test):
+    x, y, z = continuous_case(8, direct=0.0)
+    results = [test(x, y, z, seed=seed, permutations=200) for seed in SEEDS]
+    assert len({r.statistic for r in results}) == 1 and len({r.p_value for r in results}) > 1
+
+
+def test_stratified_subsample_keeps_class_proportions():
+    codes = np.repeat([0, 1, 2], [600, 300, 100])
+    rows = _stratified_rows(codes, 101, np.random.default_rng(0))
+    assert len(np.unique(rows)) == 101
+    assert np.bincount(codes[rows]).tolist() == [61, 30, 10]
+
+
+def test_permutations_stay_within_strata():
+    codes = np.array([1, 0, 1, 2, 0, 1, 2, 0])
+    permutations = _within_strata_permutations(codes, 50, np.random.default_rng(0))
+    assert (codes[permutations] == codes).all()
+    assert all(sorted(p) == list(range(8)) for p in permutations.tolist())
+    assert len({tuple(p) for p in permutations.tolist()}) > 10
+
+
+# --- exact values -------------------------------------------------------------------------------
+
+
+def test_chsic_statistic_is_fukumizus_trace_formula():
+    x, y, z = continuous_case(4, direct=0.3, n=40, classes=3)
+    x, n = x.sum(1), 40
+
+    def gram(a):
+        a = (a - a.mean()) / a.std()
+        distances = cdist(a[:, None], a[:, None])
+        return np.exp(-(distances**2) / (2 * np.median(distances[np.triu_indices(n, 1)]) ** 2))
+
+    def normalised(g):
+        centring = np.eye(n) - 1 / n
+        g = centring @ g @ centring
+        return g @ np.linalg.inv(g + n * 1e-3 * np.eye(n))
+
+    delta = (z[:, None] == z[None, :]).astype(float)
+    r_x, r_y, r_z = normalised(gram(x) * delta), normalised(gram(y)), normalised(delta)
+    expected = np.trace(r_y @ r_x - 2 * r_y @ r_x @ r_z + r_y @ r_z @ r_x @ r_z)
+    assert chsic(x, y, z, permutations=1).statistic == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("count", [1, 4, 25])
+def test_weighted_chi2_null_with_unit_weights_is_chi2(count):
+    for t in stats.chi2.ppf([0.5, 0.9, 0.99], count):
+        p = _weighted_chi2_sf(t, np.ones(count), np.random.default_rng(0))
+        assert p == pytest.approx(stats.chi2.sf(t, count), abs=0.01)
+
+
+# --- invalid input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", CI_TESTS)
+def test_invalid_input_raises_one_line_value_errors(name):
+    x, y, z = continuous_case(0, direct=0.0, n=50)
+    test = CI_TESTS[name]
+    with_nan = x.copy()
+    with_nan[3] = np.nan
+    bad = {
+        "differ in length": (x[:-1], y, z),
+        "x contains NaN": (with_nan, y, z),
+        "y contains NaN": (x, with_nan, z),
+        "integer class indices": (x, y, z + 0.5),
+        "shape": (x, y[:, None, None], z),
+        "at least 10 samples": (x[:5], y[:5], np.array([0, 1, 0, 1, 0])),
+    }
+    for message, arguments in bad.items():
+        with pytest.raises(ValueError, match=message) as error:
+            test(*arguments)
+        assert "\n" not in str(error.value)
+
+
+# --- references ---------------------------------------------------------------------------------
+
+
+def _tigramite_cmiknn(monkeypatch):
+    """tigramite's CMIknn; its module imports numba only for an object-mode ``jit``, stubbed when absent."""
+    pytest.importorskip("tigramite")
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        stub = types.ModuleType("numba")
+        stub.jit = lambda *args, **kwargs: lambda function: function
+        monkeypatch.setitem(sys.modules, "numba", stub)
+    from tigramite.independence_tests.cmiknn import CMIknn
+
+    return CMIknn
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_cmiknn_statistic_equals_tigramite(case, monkeypatch):
+    cmi_knn = _tigramite_cmiknn(monkeypatch)
+    for seed, k in zip(SEEDS, (5, 20, 60), strict=True):
+        x, y, z = CASES[case](seed, direct=0.5 * seed)
+        reference = cmi_knn(knn=k, transform=False, workers=1)
+        reference.random_state = types.SimpleNamespace(random=np.zeros)  # no tie-breaking noise
+        # ranks as ours (average ranks); Z as a coordinate far beyond any rank distance: exact conditioning
+        array = np.vstack([stats.rankdata(columns(x).T, axis=1), stats.rankdata(columns(y).T, axis=1), 1e6 * z])
+        xyz = np.repeat([0, 1, 2], [columns(x).shape[1], columns(y).shape[1], 1])
+        expected = reference.get_dependence_measure(array, xyz)
+        assert cmiknn(x, y, z, k=k, permutations=1).statistic == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+@pytest.fixture
+def global_numpy_seed():
+    """causal-learn draws from numpy's global generator; leave it as it was."""
+    state = np.random.get_state()
+    yield np.random.seed
+    np.random.set_state(state)
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("planted", [False, True])
+def test_decisions_agree_with_causal_learn_kci_and_rcot(case, planted, global_numpy_seed):
+    pytest.importorskip("causallearn")
+    from causallearn.utils.KCI.KCI import KCI_CInd
+    from causallearn.utils.RCIT.RCIT import RCIT
+
+    for seed in SEEDS:
+        x, y, z = CASES[case](seed, direct=EFFECT[case] if planted else 0.0)
+        data = (columns(x), columns(y), columns(z).astype(float))
+        global_numpy_seed(seed)
+        kci = KCI_CInd().compute_pvalue(*data)[0]
+        rcot_reference = RCIT(rcit=False).compute_pvalue(*data)[0]
+        assert (kci < ALPHA) == (chsic(x, y, z, seed=seed, **FAST["chsic"]).p_value < ALPHA), (seed, kci)
+        assert (rcot_reference < ALPHA) == (rcot(x, y, z, seed=seed).p_value < ALPHA), (seed, rcot_reference)
+
+
+def test_rcot_statistic_and_null_equal_causal_learn_on_the_same_features():
+    """causal-learn's RCIT(rcit=False) is RCoT; fed our Fourier features of X, Y and a one-hot Z it must agree."""
+    pytest.importorskip("causallearn")
+    from causallearn.utils.RCIT.RCIT import RCIT
+
+    class GivenFeatures(RCIT):
+        def __init__(self, *features):
+            super().__init__(rcit=False, num_f=features[0].shape[1])
+            self.features = list(features)  # asked for in the order Z, X, Y
+
+        def random_fourier_features(self, x, w=None, b=None, num_f=None, sigma=None):
+            return self.features.pop(0)
+
+    for seed, classes, direct in ((0, 2, 0.0), (1, 3, 0.0), (2, 2, 0.2), (3, 3, 0.2)):
+        x, y, z = continuous_case(seed, direct=direct, classes=classes, n=400)
+        rng = np.random.default_rng(seed)
+        features_x = np.cos(columns(x) @ rng.standard_normal((classes - 1, 5)) + rng.uniform(0, 2 * np.pi, 5))
+        features_y = np.cos(np.outer(y, rng.standard_normal(5)) + rng.uniform(0, 2 * np.pi, 5))
+        one_hot = (z[:, None] == np.arange(1, classes)).astype(float)
+        p_reference, reference = GivenFeatures(one_hot, features_x, features_y).compute_pvalue(
+            columns(x), columns(y), one_hot
+        )
+        statistic, weights = _rcot_statistic(features_x, features_y, z)
+        assert statistic == pytest.approx(reference, rel=1e-6)
+        # Monte Carlo (10 000 draws) against causal-learn's moment approximation of the same null
+        assert _weighted_chi2_sf(statistic, weights, rng) == pytest.approx(p_reference, abs=0.04)
