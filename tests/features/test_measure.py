@@ -10,6 +10,8 @@ from medattn.data.synthetic.markers import PALETTE
 from medattn.data.synthetic.render import TINT
 from medattn.features.measure import (
     FEATURES,
+    IMAGE_FEATURES,
+    LESION_FEATURES,
     MARKER_THRESHOLD,
     asymmetry,
     border_irregularity,
@@ -214,7 +216,8 @@ def test_has_marker_agrees_with_the_synthetic_manifest(tmp_path, size):
     assert (table["marker"].to_numpy() == manifest["marker"].to_numpy()).all()
     lesion = (manifest["label"] == "lesion").to_numpy()
     assert table.loc[lesion, list(FEATURES)].notna().all().all()
-    assert table.loc[~lesion, list(FEATURES[:-1])].isna().all().all()
+    assert table.loc[~lesion, list(LESION_FEATURES)].isna().all().all()
+    assert table.loc[~lesion, list(IMAGE_FEATURES)].notna().all().all()
     assert (table.loc[lesion, "contrast"] > 0).all()  # synthetic lesions are brighter than tissue
 
 
@@ -228,10 +231,20 @@ def test_measure_image_keys_and_empty_mask():
     for empty in (np.zeros((32, 32), bool), None):
         features = measure_image(image, empty)
         assert tuple(features) == FEATURES
-        assert all(math.isnan(features[name]) for name in FEATURES[:-1])
-        assert features["marker"] == 0.0
+        assert all(math.isnan(features[name]) for name in LESION_FEATURES)
+        assert features["marker"] == 0.0 and features["brightness"] == pytest.approx(0.4)
     with pytest.raises(ValueError, match="does not match"):
         measure_image(image, np.zeros((16, 32), bool))
+
+
+def test_image_level_features_of_a_hand_made_scan():
+    """A 40 x 20 (W x H) image: a quarter black background, the rest grey 0.6 -> brightness 0.45."""
+    image = np.full((20, 40), 0.6)
+    image[:, :10] = 0.0
+    features = measure_image(image, None)
+    assert features["brightness"] == pytest.approx(0.45)
+    assert features["dark_fraction"] == pytest.approx(0.25)
+    assert features["aspect_ratio"] == 2.0
 
 
 def test_measure_dataset_reads_grey_rgb_and_16_bit_files(tmp_path):
@@ -250,6 +263,6 @@ def test_measure_dataset_reads_grey_rgb_and_16_bit_files(tmp_path):
     assert table["intensity"].tolist()[:3] == pytest.approx([100 / 255, 1.0, 1.0])
     assert table["contrast"].tolist()[:3] == pytest.approx([(100 - 50) / 255, 1.0, 1.0])
     assert table.loc[0, "asymmetry"] == asymmetry(mask)
-    assert table.iloc[3][list(FEATURES[:-1])].isna().all()
+    assert table.iloc[3][list(LESION_FEATURES)].isna().all()
     with pytest.raises(ValueError, match="2 mask paths"):
         measure_dataset(paths, [None, None])

@@ -85,7 +85,7 @@ def measured_features(
     """Features measured from the models' images and lesion masks, indexed by resolved image path.
 
     The masks come from ``data`` (with ``recipe``), or without it from each model's own training
-    data; images without a mask get NaN lesion features.
+    data; images without a mask get NaN lesion features, and a dataset without masks has none.
     """
     from medattn.data.sources import open_source
     from medattn.features.measure import measure_dataset
@@ -97,4 +97,4 @@ def measured_features(
     paths = sorted({str(Path(p).resolve()) for m in models for p in m.predictions.paths})
     table = measure_dataset(paths, [masks.get(p) for p in paths], progress=progress)
     table.index = table.pop("path").to_numpy()
-    return table
+    return table.dropna(axis=1, how="all")  # lesion features of a dataset without masks

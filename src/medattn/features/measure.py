@@ -38,6 +38,10 @@ their number.
 - ``intensity = mean(grey over L)``.
 - ``contrast = intensity - mean(grey over R)``, ``R`` the ring of background pixels whose centres lie
   within ``d`` px (Euclidean) of a lesion pixel's, ``d = max(2, round(min(H, W) / 32))``.
+- Image-level features (acquisition biases such as scanner, protocol or cropping; measured on every
+  image, with or without a lesion): ``brightness = mean(grey)`` over the whole image,
+  ``dark_fraction``: the share of pixels with ``grey < DARK_LEVEL`` (0.04, about 10 of 255: the
+  black background around a scan), ``aspect_ratio = W / H`` of the stored file.
 - ``marker``: ``marker_score >= MARKER_THRESHOLD``, where ``marker_score`` is the highest mean
   chroma ``max(rgb) - min(rgb)`` over ``w x w`` windows (``w`` the synthetic marker's side,
   ``max(2, round(min(H, W) / 10))``) within ``max(1, min(H, W) // 16) + 1 + w`` px of a corner: the
@@ -57,8 +61,10 @@ from scipy import ndimage
 
 from medattn.data.synthetic.markers import marker_width
 
-FEATURES = ("area", "asymmetry", "border_irregularity", "colour_variegation", "intensity", "contrast", "marker")
-LESION_FEATURES = FEATURES[:-1]
+LESION_FEATURES = ("area", "asymmetry", "border_irregularity", "colour_variegation", "intensity", "contrast")
+IMAGE_FEATURES = ("brightness", "dark_fraction", "aspect_ratio", "marker")
+FEATURES = LESION_FEATURES + IMAGE_FEATURES
+DARK_LEVEL = 0.04
 # The synthetic scans are grey * (1, 0.93, 0.86) (render.TINT), so their chroma is at most 0.14; the
 # least saturated marker colour (PALETTE green, 0.15 0.70 0.25) has chroma 0.55. The threshold sits
 # in the middle of that gap. On other data, use marker_score as a continuous feature.
@@ -190,7 +196,8 @@ def has_marker(image: np.ndarray) -> bool:
 
 
 def measure_image(image: np.ndarray, mask: np.ndarray | None) -> dict[str, float]:
-    """Every feature of ``FEATURES`` for one image; lesion features NaN when ``mask`` is None or empty."""
+    """Every feature of ``FEATURES`` for one image; lesion features NaN when ``mask`` is None or empty (image-level
+    features are always measured)."""
     image = np.asarray(image, np.float64)
     features = dict.fromkeys(LESION_FEATURES, math.nan)
     if mask is not None:
@@ -206,7 +213,13 @@ def measure_image(image: np.ndarray, mask: np.ndarray | None) -> dict[str, float
                 "intensity": intensity(image, mask),
                 "contrast": contrast(image, mask),
             }
-    return features | {"marker": float(has_marker(image))}
+    grey = image.mean(axis=2) if image.ndim == 3 else image
+    return features | {
+        "brightness": float(grey.mean()),
+        "dark_fraction": float(np.mean(grey < DARK_LEVEL)),
+        "aspect_ratio": image.shape[1] / image.shape[0],
+        "marker": float(has_marker(image)),
+    }
 
 
 def measure_dataset(
