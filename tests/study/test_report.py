@@ -26,6 +26,18 @@ AUDIT = {
 }  # fmt: skip
 
 
+def features_result(feature: str) -> dict:
+    """What ``medattn features`` writes: the 'se seed 0' run uses ``feature`` by 2 of 3 tests, 'none seed 0' not."""
+    rows = [
+        {"model": "se seed 0", "run": "/r/se", "feature": feature, "n": 60, "p": {"chsic": 0.002, "rcot": 0.0001,
+         "cmiknn": 0.2}, "p_holm": {"chsic": 0.004, "rcot": 0.0002, "cmiknn": 0.4}, "uses": True, "uses_holm": True},
+        {"model": "none seed 0", "run": "/r/none", "feature": feature, "n": 5, "p": dict.fromkeys(("chsic", "rcot",
+         "cmiknn")), "p_holm": {}, "uses": None, "uses_holm": None, "reason": "5 images with a value (fewer than 20)"},
+    ]  # fmt: skip
+    return {"alpha": 0.01, "tests": ["chsic", "rcot", "cmiknn"], "features": [feature], "rows": rows, "split": "test",
+            "notes": ["chsic and cmiknn use 500 permutations"]}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def chromium():
     """One headless Chromium for this module (start-up costs about a second)."""
@@ -38,6 +50,7 @@ def study(tmp_path_factory):
     folder = build_study(tmp_path_factory.mktemp("study"))
     write_json_atomic(folder / "audit.json", AUDIT)
     write_json_atomic(folder / "explain" / "status.json", {"9": "skipped: not every run of this seed finished"})
+    write_json_atomic(folder / "features.json", features_result("marker"))
     return folder, write_report(folder)
 
 
@@ -86,7 +99,7 @@ def test_summary_sentences_and_statistics_rows(markdown):
 
 def test_sections_for_cost_ood_explanations_audit_and_failures(markdown):
     for heading in ("Summary", "Results", "Statistics", "DeLong per seed", "ROC curves", "Training curves", "Cost",
-                    "Out-of-distribution drop", "Explanations", "Dataset audit", "Failed runs",
+                    "Out-of-distribution drop", "Explanations", "Feature usage", "Dataset audit", "Failed runs",
                     "How to read this report"):  # fmt: skip
         assert f"\n## {heading}\n" in markdown
     assert "## Data regimes" not in markdown
@@ -98,6 +111,9 @@ def test_sections_for_cost_ood_explanations_audit_and_failures(markdown):
     assert f"| cbam | 9 | {run_key({'attention': 'cbam', 'seed': 9})} | RuntimeError: CUDA out of memory |" in markdown
     assert "- seed 9: skipped: not every run of this seed finished" in markdown
     assert "![mean ROC curve per variant](03-roc-test.png)" in markdown
+    assert "| model | marker |\n|---|---|\n| se seed 0 | ✓ [✓] |\n| none seed 0 | - |" in markdown
+    assert "| se seed 0 | marker | 60 | 0.002 | < 0.001 | 0.200 | 0.004 | < 0.001 | 0.400 |  |" in markdown
+    assert "fewer than 20" in markdown and "Note: chsic and cmiknn use 500 permutations." in markdown
 
 
 def test_html_is_one_self_contained_file(study):
@@ -115,7 +131,7 @@ def test_html_renders_in_chromium_with_every_image_loaded(chromium, study):
     assert page["title"] == "Study report: fixture"
     assert page["severe"] == [] and page["images_loaded"] and page["images"] == len(summary["figures"])
     headings = chromium.execute_script("return Array.from(document.querySelectorAll('nav a')).length")
-    assert headings == 12
+    assert headings == 13
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +141,7 @@ def hostile(tmp_path_factory):
         tmp_path_factory.mktemp("hostile"), factors={"attention": ["none", XSS]}, seeds=(0, 1, 2),
         failed={(XSS, 2): f"ValueError: {XSS}"}, explain=False, classes=("normal", XSS_CLASS),
     )  # fmt: skip
+    write_json_atomic(folder / "features.json", features_result(XSS))
     write_report(folder)
     return folder / "report"
 
