@@ -36,6 +36,7 @@ def features_command(
     from medattn.features.usage import feature_usage
     from medattn.io import write_json_atomic
     from medattn.progress import progress_callback
+    from medattn.study.runner import STORE
 
     if max_n < 20 or permutations < 1:
         raise ConfigError(f"--max-n must be >= 20 and --permutations >= 1 (got {max_n}, {permutations})")
@@ -49,7 +50,7 @@ def features_command(
         result = feature_usage(models, table, tests=[t.strip() for t in tests.split(",") if t.strip()], alpha=alpha,
                                max_n=max_n, permutations=permutations, seed=seed, progress=update)  # fmt: skip
     result["split"], result["features_source"] = split, str(features) if features else "measured"
-    target = out or (runs[0] / FEATURES_JSON if len(runs) == 1 and (runs[0] / "study.sqlite").is_file() else None)
+    target = out or (runs[0] / FEATURES_JSON if len(runs) == 1 and (runs[0] / STORE).is_file() else None)
     target = target or Path(FEATURES_JSON)
     write_json_atomic(target, result)
     emit(result, as_json, usage_table(result))
