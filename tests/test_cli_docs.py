@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from medattn.cli import app
-from medattn.cli_docs import main, render_cli_markdown
+from medattn.cli.docs import main, render_cli_markdown
 
 DOCS = Path(__file__).parents[1] / "docs" / "cli.md"
 

@@ -1,3 +1,3 @@
-from medattn.cli import main
+from medattn.cli.app import main
 
 main()

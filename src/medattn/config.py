@@ -1,4 +1,9 @@
-"""Frozen specifications with YAML in/out. ``None`` means "not set": presets and defaults fill it."""
+"""Frozen specifications with YAML in/out. ``None`` means "not set": presets and defaults fill it.
+
+Every field is validated in one place, when a spec is made (``__post_init__``), against the table ``RULES`` of
+:mod:`medattn.validation`: its type, range or valid choices, then the checks across fields. ``from_dict`` names the
+file and section in the one-line message; specs made in Python (and from command-line flags) name the option.
+"""
 
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -6,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from medattn.errors import ConfigError
+from medattn.validation import check_spec, check_synthetic_size, naming
 
 
 @dataclass(frozen=True)
@@ -19,7 +25,8 @@ class ModelSpec:
         placement: where the attention goes (``block``, ``stage``, ``replace-last``, ``head``); for a
             combination one per part joined by ``+``. None: each mechanism's default.
         head: ``gap`` or ``flatten``. None: the preset's choice, else ``gap``.
-        num_classes: output logits (1 = a single sigmoid logit). None: preset's, else 2.
+        num_classes: output logits (1 = a single sigmoid logit, two-class data only). None: a run takes the
+            number of classes of its data; a model built without data takes the preset's, else 2.
         pretrained: start from ImageNet weights. None: preset's, else False.
         weights: path of a weights file (safetensors, or .pth loaded with weights_only=True).
         image_size: input size the model is built for (flatten heads, MACs). None: preset's, else 224.
@@ -41,6 +48,9 @@ class ModelSpec:
     preset: str | None = None
     attention_options: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        check_spec(self)
+
     def to_dict(self) -> dict:
         data = asdict(self)
         data["stages"] = list(self.stages) if self.stages is not None else None
@@ -48,8 +58,6 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "model spec") -> "ModelSpec":
-        if data.get("stages") is not None:
-            data = {**data, "stages": tuple(int(s) for s in data["stages"])}
         return _from_dict(cls, data, source)
 
     def with_defaults(self, **defaults) -> "ModelSpec":
@@ -66,8 +74,11 @@ class DataSpec:
         recipe: release layout (``medattn.data.recipes``).
         val_fraction, test_fraction: split sizes for records without an official split.
         regime: fraction of the training split to keep (seed 001's data regimes).
-        duplicates: ``refuse`` | ``train`` | ``evaluation`` | ``keep``: what to do with images in two splits
-            (``keep``: leave the copies in both, as some papers did; evaluation then sees training images).
+        duplicates: ``refuse`` | ``train`` | ``evaluation`` | ``keep``: what to do with images, and with patients
+            (groups), in two splits (``keep``: leave the copies in both, as some papers did; evaluation then sees
+            training images).
+        max_dropped: largest fraction (0-1) of the dataset's files that may be unusable (unreadable, too large,
+            a mismatched mask, missing) before preparation is refused; default 0.05 (1: accept any loss).
         synthetic_n, synthetic_shortcut, synthetic_difficulty: the synthetic benchmark's size,
             shortcut strength and difficulty (only without ``path``).
     """
@@ -78,9 +89,13 @@ class DataSpec:
     test_fraction: float = 0.15
     regime: float = 1.0
     duplicates: str = "refuse"
+    max_dropped: float = 0.05
     synthetic_n: int = 600
     synthetic_shortcut: float | None = None
     synthetic_difficulty: float = 0.5
+
+    def __post_init__(self) -> None:
+        check_spec(self)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -108,7 +123,9 @@ class TrainSpec:
         seed: everything random derives from it.
         deterministic: bit-identical results for the same seed on the same machine.
         workers: data-loading processes (0: in the training process).
-        amp: mixed precision on CUDA (``auto``: bf16 where supported, else fp16; ``off``).
+        amp: mixed precision (``medattn.train.precision``): ``cuda`` (default) autocasts on CUDA only (bf16
+            where supported, else fp16) and trains the CPU in fp32; ``auto`` also uses bf16 on a CPU where the
+            run's model measures faster; ``off`` (fp32), ``bf16`` and ``fp16`` force it.
         log: extra loggers, ``tensorboard`` and/or ``mlflow``.
         scaled: what the user scaled down from the protocol (e.g. ``{"epochs": [100, 5]}``).
     """
@@ -131,9 +148,12 @@ class TrainSpec:
     seed: int = 0
     deterministic: bool = False
     workers: int = 0
-    amp: str = "auto"
+    amp: str = "cuda"
     log: tuple[str, ...] = ()
     scaled: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_spec(self)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -145,21 +165,19 @@ class TrainSpec:
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "train spec") -> "TrainSpec":
-        data = dict(data)
-        for key in ("milestones", "log"):
-            if key in data:
-                data[key] = tuple(data[key])
-        if isinstance(data.get("class_weights"), list):
-            data["class_weights"] = tuple(data["class_weights"])
         return _from_dict(cls, data, source)
 
 
 def _from_dict(cls, data: dict, source: str):
+    """``cls(**data)``, validated with messages that name ``source`` and the keys."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of {cls.__name__} keys, got {type(data).__name__}")
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{source}: unknown key '{unknown[0]}'; valid keys: {', '.join(sorted(known))}")
-    return cls(**data)
+    with naming(source):
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -170,6 +188,10 @@ class RunConfig:
     model: ModelSpec = field(default_factory=ModelSpec)
     train: TrainSpec = field(default_factory=TrainSpec)
 
+    def __post_init__(self) -> None:
+        if self.data.path is None:  # the synthetic benchmark is written at the model's input size
+            check_synthetic_size(self.data.synthetic_n, self.model.image_size or 224)
+
     def to_dict(self) -> dict:
         return {"data": self.data.to_dict(), "model": self.model.to_dict(), "train": self.train.to_dict()}
 
@@ -178,11 +200,12 @@ class RunConfig:
         unknown = sorted(set(data) - {"data", "model", "train"})
         if unknown:
             raise ConfigError(f"{source}: unknown section '{unknown[0]}'; valid sections: data, model, train")
-        return cls(
-            DataSpec.from_dict(data.get("data") or {}, f"{source} [data]"),
-            ModelSpec.from_dict(data.get("model") or {}, f"{source} [model]"),
-            TrainSpec.from_dict(data.get("train") or {}, f"{source} [train]"),
-        )
+        with naming(source):
+            return cls(
+                DataSpec.from_dict(data.get("data") or {}, f"{source} [data]"),
+                ModelSpec.from_dict(data.get("model") or {}, f"{source} [model]"),
+                TrainSpec.from_dict(data.get("train") or {}, f"{source} [train]"),
+            )
 
 
 def write_yaml(path: str | Path, data: dict) -> Path:
@@ -197,6 +220,8 @@ def read_yaml(path: str | Path) -> dict:
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (binary or damaged)") from None
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict):

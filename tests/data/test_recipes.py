@@ -28,12 +28,14 @@ def test_registry_lists_every_recipe_with_a_summary_and_options():
         "camelyon17",
         "pad-ufes-20",
         "busi",
+        "ph2",
         "synthetic",
     ]
     assert all(recipe.summary for recipe in RECIPES.values())
     assert RECIPES["brain-tumor-mri"].options == {"classes": "2"}
     assert RECIPES["mimic-cxr"].options == {"finding": "Pleural Effusion", "views": None}
     assert RECIPES["cbis-ddsm"].options == {"abnormality": "both", "image": "full"}
+    assert RECIPES["ph2"].options == {"task": "diagnosis"}
 
 
 def test_unknown_recipe_lists_the_choices(tmp_path):
@@ -171,9 +173,11 @@ def test_covid_ct_takes_the_split_from_the_data_split_lists(tmp_path):
         "val": {"non_covid": 1, "covid": 1},
         "test": {"non_covid": 1, "covid": 0},
     }
-    assert len(source.skipped) == 2
+    assert len(source.skipped) == 4
     assert "gone.png: file named in a Data-split list not found" in source.skipped[0]
     assert "unlisted.png: listed in no Data-split file" in source.skipped[1]
+    assert "COVID-CT-MetaInfo.xlsx: not found; covid images have no patient" in source.skipped[3]
+    assert all(r.group is None for r in source.records)
 
 
 # --- isic2020 -------------------------------------------------------------------------------------------------------

@@ -91,3 +91,19 @@ def test_bad_input_is_one_line_with_exit_code_2(runs, tmp_path, capsys, monkeypa
 def test_not_a_run_directory_is_refused(tmp_path, capsys, monkeypatch):
     code, _, stderr = run_cli(capsys, monkeypatch, "explain", tmp_path, "--method", "saliency", "--out", tmp_path / "o")
     assert code == 2 and "not a run directory" in stderr
+
+
+def test_a_dataset_with_other_classes_is_refused_in_one_line(runs, tmp_path, capsys, monkeypatch):
+    # The check of `medattn test --data`: a 3-class folder must not be explained by 2-class runs under wrong names.
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (30, 32, 32, 3), dtype=np.uint8)
+    for i, image in enumerate(pixels):
+        folder = tmp_path / "three" / ("benign", "malignant", "normal")[i % 3]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"{i}.png")
+    code, _, stderr = run_cli(capsys, monkeypatch, "explain", runs[0], "--method", "saliency", "--data",
+                              tmp_path / "three", "--out", tmp_path / "o")  # fmt: skip
+    assert code == 2 and stderr.count("\n") == 1, stderr
+    assert "the run was trained on classes (normal, lesion)" in stderr and "(benign, malignant, normal)" in stderr
+    assert not (tmp_path / "o" / "maps.npz").exists()

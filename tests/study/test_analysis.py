@@ -42,6 +42,12 @@ OOD_DROP = {"none": 0.10, "se": 0.05, "cbam": 0.10}
 PARAMS = {"none": 11_000_000, "se": 11_050_000, "cbam": 11_060_000}
 FAILED = {("cbam", 9): "RuntimeError: CUDA out of memory"}
 N_TEST = 40
+N_TRAIN = 120  # recorded split sizes: train 120, val 40, test 40, so rho = 40 / (40 + 120)
+RHO = N_TEST / (N_TEST + N_TRAIN)
+
+
+def recorded_sizes(cell: dict) -> dict | None:
+    return {"train": N_TRAIN, "val": N_TEST, "test": N_TEST}
 
 
 def effect(attention: str, seed: int) -> float:
@@ -71,8 +77,15 @@ def build_study(
     shared_test_set: bool = False,
     explain: bool = True,
     classes=CLASSES,
+    sizes=recorded_sizes,
+    rope: dict | None = None,
+    scores: dict | None = None,
 ):
-    """Write a study folder: study.yaml, study.sqlite and run directories; returns the folder."""
+    """Write a study folder: study.yaml, study.sqlite and run directories; returns the folder.
+
+    ``sizes(cell)`` gives a run's recorded ``split_sizes`` (None: not recorded, as runs written before they were);
+    ``rope`` is the study's ``rope:`` section; ``scores`` replaces the explanation scores written (SCORE_EFFECT).
+    """
     factors = factors or {"attention": ["none", "se", "cbam"]}
     study = {
         "name": "fixture",
@@ -82,27 +95,31 @@ def build_study(
         "seeds": list(seeds),
         "baseline": {"attention": "none"},
         "ood": [{"name": "ood_site", "path": "/x"}],
-    }
+    } | ({"rope": rope} if rope else {})
     write_yaml(root / "study.yaml", study)
     with StudyStore(root / "study.sqlite") as store:
         for values in itertools.product(*factors.values()):
             for seed in seeds:
                 cell = {**dict(zip(factors, values, strict=True)), "seed": seed}
-                _add_run(root, store, cell, failed, value, shared_test_set, classes)
+                _add_run(root, store, cell, failed, value, shared_test_set, classes, sizes)
     if explain:
-        _write_explanations(root, seeds, factors["attention"], failed)
+        _write_explanations(root, seeds, factors["attention"], failed, scores or SCORE_EFFECT)
     return root
 
 
-def _add_run(root, store, cell, failed, value, shared_test_set, classes):
+def _add_run(root, store, cell, failed, value, shared_test_set, classes, sizes):
     key = run_key(cell)
-    store.register(key, cell, {"data": {"test_fraction": 0.2}})
+    store.register(
+        key, cell, {"data": {"test_fraction": 0.2, **({"regime": cell["regime"]} if "regime" in cell else {})}}
+    )
     error = failed.get((cell["attention"], cell["seed"]))
     if error:
         store.mark_failed(key, error)
         return
     metrics = {split: {m: {"value": value(cell, split, m)} for m in METRICS} for split in ("test", "ood_site")}
     metrics["test"]["n"] = N_TEST
+    if sizes(cell) is not None:
+        metrics["test"]["split_sizes"] = sizes(cell)
     metrics["val"] = {"auc_roc": {"value": 0.5}}
     params = PARAMS.get(cell["attention"], PARAMS["none"])
     cost = {
@@ -159,7 +176,7 @@ SCORE_EFFECT = {
 }
 
 
-def _write_explanations(root, seeds, attentions, failed):
+def _write_explanations(root, seeds, attentions, failed, scores):
     """Per seed whose runs all finished: scores.csv (4 images), and for the first seed its grid and mean maps."""
     for seed in seeds:
         if any((a, seed) in failed for a in attentions):
@@ -175,7 +192,7 @@ def _write_explanations(root, seeds, attentions, failed):
                 "value": by_variant[a] + 0.001 * seed * (a != "none") + 0.01 * i + (np.nan if i == 3 else 0.0),
             }
             for a in attentions
-            for score, by_variant in SCORE_EFFECT.items()
+            for score, by_variant in scores.items()
             for i in range(4)
         ]
         pd.DataFrame(rows).to_csv(folder / "scores.csv", index=False)
@@ -226,9 +243,9 @@ def test_pairs_are_the_seeds_both_arms_finished_and_match_numpy_and_scipy(analys
     assert c.mean_difference == pytest.approx(0.05 + 0.0045)
     assert c.wilcoxon_p == pytest.approx(stats.wilcoxon(a - b).pvalue) == pytest.approx(2 / 2**10)
     assert c.welch_p == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue)
-    assert c.rho == pytest.approx(0.2) and c.rope == 0.01
-    assert dataclasses.replace(c, p_adjusted=None, p_adjustment="", mark="") == compare_paired(
-        a, b, metric="auc_roc", rho=0.2
+    assert c.rho == pytest.approx(RHO) and c.rope == 0.01
+    assert dataclasses.replace(c, p_adjusted=None, p_adjustment="", mark="", family_size=None) == compare_paired(
+        a, b, metric="auc_roc", rho=RHO
     )
 
 
@@ -251,6 +268,7 @@ def test_holm_runs_within_each_metric_and_split(analysis):
         finite = ~np.isnan(raw)
         adjusted = np.array([c.comparison.p_adjusted for c in members], dtype=float)
         np.testing.assert_allclose(adjusted[finite], multipletests(raw[finite], method="holm")[1])
+        assert all(c.family_size == int(finite.sum()) for c in members)
     assert all(c.comparison.p_adjustment == "holm(wilcoxon_p)" for c in analysis.comparisons)
     # se has the smallest Wilcoxon p of 10 pairs, 2 / 2**10; Holm multiplies it by the family's 2
     se = _comparison(analysis, "se", "test", "auc_roc")
@@ -307,8 +325,55 @@ def test_a_variant_whose_baseline_never_finished_is_listed_as_not_compared(tmp_p
 
 def test_rho_is_zero_when_every_seed_shares_one_test_set(tmp_path):
     analysis = analyse_study(build_study(tmp_path, seeds=(0, 1, 2), failed={}, explain=False, shared_test_set=True))
-    assert analysis.rho == 0 and "same images" in analysis.rho_reason
+    assert set(analysis.rho.values()) == {0.0} and "same images" in analysis.rho_reason
     assert all(c.comparison.rho == 0 for c in analysis.comparisons)
+
+
+def regime_sizes(cell: dict) -> dict:
+    """1000 images: val 150, test 150 and a training split of 700 thinned by the regime."""
+    return {"train": round(700 * cell["regime"]), "val": 150, "test": 150}
+
+
+def test_rho_follows_each_pairs_recorded_split_sizes_so_a_small_regime_raises_it(tmp_path):
+    factors = {"attention": ["none", "se"], "regime": [1.0, 0.1]}
+    folder = build_study(tmp_path, factors=factors, seeds=(0, 1, 2), failed={}, value=regime_value, explain=False,
+                         sizes=regime_sizes)  # fmt: skip
+    analysis = analyse_study(folder)
+    # Nadeau & Bengio's n_test / n_train is rho / (1 - rho): 150 / 700 and 150 / 70 (the test fraction was 0.2)
+    assert analysis.rho == {("se, 1.0", "none, 1.0"): pytest.approx(150 / 850), ("se, 0.1", "none, 0.1"): 150 / 220}
+    for item in analysis.comparisons:
+        rho = item.comparison.rho
+        assert rho / (1 - rho) == pytest.approx(150 / (700 if item.variant == "se, 1.0" else 70))
+    assert "n_test / (n_test + n_train)" in analysis.rho_reason and "did not record" not in analysis.rho_reason
+
+
+def test_rho_of_runs_without_recorded_split_sizes_is_estimated_from_their_fractions(tmp_path):
+    factors = {"attention": ["none", "se"], "regime": [0.5]}
+    folder = build_study(tmp_path, factors=factors, seeds=(0, 1, 2), failed={}, value=regime_value, explain=False,
+                         sizes=lambda cell: None)  # fmt: skip
+    analysis = analyse_study(folder)
+    # test n 40 at test fraction 0.2, val 0.15 (default), regime 0.5: n_train = 40 * 0.5 * 0.65 / 0.2 = 65
+    assert analysis.rho == {("se, 0.5", "none, 0.5"): pytest.approx(40 / (40 + 65))}
+    assert "6 run(s) did not record their split sizes" in analysis.rho_reason
+
+
+def test_each_metric_and_score_gets_its_own_rope_and_the_study_can_override_one(tmp_path):
+    ropes = {
+        (c.source, c.comparison.metric): c.comparison.rope for c in analyse_study(build_study(tmp_path)).comparisons
+    }
+    assert ropes[("test", "auc_roc")] == 0.01 and ropes[("test", "ece")] == 0.005
+    assert ropes[("explanations (gradcam)", "sparseness")] == 0.01
+    overridden = analyse_study(build_study(tmp_path / "wide", seeds=(0, 1, 2, 3, 4), rope={"auc_roc": 0.1}))
+    se = _comparison(overridden, "se", "test", "auc_roc").comparison
+    assert se.rope == 0.1 and se.verdict == "equivalent"  # a gain of about 0.05 is inside +-0.1
+    assert _comparison(overridden, "se", "test", "accuracy").comparison.rope == 0.01
+
+
+def test_an_explanation_score_missing_from_the_registry_is_refused_not_taken_as_higher_is_better(tmp_path):
+    folder = build_study(tmp_path, seeds=(0, 1, 2), failed={}, scores={"made_up_score": SCORE_EFFECT["sparseness"]})
+    with pytest.raises(ConfigError, match="explanation score 'made_up_score'.*not in the score registry") as info:
+        analyse_study(folder)
+    assert "\n" not in str(info.value) and "sparseness" in str(info.value)
 
 
 def test_cost_per_variant_and_parameters_added_over_the_baseline(analysis):

@@ -89,12 +89,41 @@ def test_results_tables_hold_mean_and_std_with_welch_bold(markdown):
 
 
 def test_summary_sentences_and_statistics_rows(markdown):
-    assert "- se vs none on test (10 paired seeds): better in auc_roc (+0.055, Holm p = 0.004)," in markdown
-    assert "- cbam vs none on test (9 paired seeds): equivalent within the ROPE (±0.01) in auc_roc (-0.000" in markdown
+    assert "- se vs none on test (10 paired seeds): better in auc_roc (+0.055, ROPE ±0.01, Holm p = 0.004)," in markdown
+    assert "ece (-0.055, ROPE ±0.005, Holm p = 0.004)." in markdown  # each metric's own ROPE beside its verdict
+    assert (
+        "- cbam vs none on test (9 paired seeds): equivalent within the ROPE in auc_roc (-0.000, ROPE ±0.01,"
+        in markdown
+    )
     assert "no comparison can reach p < 0.05 after correction" not in markdown  # families of 2, 10 seeds
-    row = "| se vs none | test | auc_roc | 10 | +0.055 | [0.053, 0.056] | 1.00 | [1.000, 1.000] | 1.000 | 0.000 |"
+    row = (
+        "| se vs none | test | auc_roc | 10 | +0.055 | [0.053, 0.056] | 1.00 | [1.000, 1.000] | 1.000 | 0.000 | 0.000 "
+        "| ±0.01 | 0.25 | 0.002 | 0.004 ** | 2 | < 0.001 ** | 16.46 | 6/10 seeds p < 0.05 | better |"
+    )
     assert row in markdown
-    assert "| 0.002 | 0.004 ** | < 0.001 ** | " in markdown and "/10 seeds p < 0.05 | better |" in markdown
+    assert "| ±0.005 | 0.25 | 0.002 | 0.004 ** | 2 | < 0.001 ** |" in markdown  # ece's row
+
+
+def test_the_holm_text_and_family_column_say_what_apply_holm_did(study, markdown):
+    from medattn.study.analysis import analyse_study
+    from medattn.study.stats import apply_holm
+
+    analysis = analyse_study(study[0])
+    families = {}
+    for item in analysis.comparisons:
+        families.setdefault((item.source, item.comparison.metric), []).append(item)
+    assert "any false positive in the whole report" not in markdown
+    assert "any false positive within each family (its size is the 'Holm family' column), not over" in markdown
+    assert f"adjusted (Holm 1979) within {len(families)} families: one family per metric and test split" in markdown
+    assert (
+        f"the {len(analysis.comparisons)} comparisons below are Holm-corrected in {len(families)} families" in markdown
+    )
+    for members in families.values():  # redoing Holm on each family gives the report's adjusted p and its size
+        again = apply_holm([item.comparison for item in members])
+        assert [c.p_adjusted for c in again] == [item.comparison.p_adjusted for item in members]
+        assert {c.family_size for c in again} == {item.family_size for item in members} == {len(members)}
+    sizes = [line.split(" | ")[15] for line in markdown.splitlines() if line.startswith("| se vs none | ")]
+    assert len(sizes) == 16 and set(sizes) == {"2"}
 
 
 def test_sections_for_cost_ood_explanations_audit_and_failures(markdown):

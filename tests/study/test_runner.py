@@ -126,6 +126,24 @@ def test_two_workers_give_the_same_results_as_one(finished, tmp_path):
         assert two[key] == pytest.approx(one[key], abs=1e-6)
 
 
+def test_runs_record_their_split_sizes_and_a_small_regime_raises_the_studys_rho(tmp_path):
+    from medattn.study.correlation import run_split_sizes
+    from medattn.study.results import load_study_dir
+
+    study = parse_study(TINY | {"seeds": [0], "factors": {"attention": ["none"], "regime": [1.0, 0.25]},
+                                "train": {"epochs": 1, "batch_size": 16}})  # fmt: skip
+    assert run_study(study, tmp_path / "out", threads=1)["counts"]["done"] == 2
+    sizes = {row.cell["regime"]: row.metrics["test"]["split_sizes"] for row in results(tmp_path / "out").values()}
+    assert sizes[1.0]["val"] == sizes[0.25]["val"] > 0 and sizes[1.0]["test"] == sizes[0.25]["test"] > 0
+    assert sizes[1.0]["train"] + sizes[1.0]["val"] + sizes[1.0]["test"] == 80  # the synthetic set's 80 images
+    assert sizes[0.25]["train"] == pytest.approx(0.25 * sizes[1.0]["train"], abs=2)  # per-class ceil
+    for run in load_study_dir(tmp_path / "out").runs:
+        n_train, n_test, recorded = run_split_sizes(run)
+        assert recorded and (n_train, n_test) == (sizes[run.factors["regime"]]["train"], sizes[1.0]["test"])
+    small = sizes[0.25]["test"] / (sizes[0.25]["test"] + sizes[0.25]["train"])
+    assert small > 2 * study.data.get("test_fraction", 0.15)  # the test fraction understated rho
+
+
 def test_a_failed_run_is_recorded_with_its_error_and_the_study_goes_on(tmp_path, monkeypatch):
     from medattn.study import executor
 

@@ -173,14 +173,18 @@ def test_apply_holm_adds_adjusted_p_and_marks(baseline):
     assert marked[2].p_adjusted is None and marked[2].mark == "" and not marked[2].significant
     assert all(c.p_adjustment == "holm(wilcoxon_p)" for c in marked)
     assert rows[0].p_adjusted is None  # the inputs are unchanged
-    assert [dataclasses.replace(c, p_adjusted=None, p_adjustment="", mark="") for c in marked] == rows
+    # the family is what was passed: 2 comparisons have a Wilcoxon p, the smallest is multiplied by 2
+    assert [c.family_size for c in marked] == [2, 2, 2] and rows[0].family_size is None
+    assert marked[0].p_adjusted == pytest.approx(min(1.0, 2 * min(raw)))
+    unmarked = [dataclasses.replace(c, p_adjusted=None, p_adjustment="", mark="", family_size=None) for c in marked]
+    assert unmarked == rows
 
 
 def test_apply_marks_reproduces_uncorrected_welch(baseline):
     rows = [_compare(baseline - 0.03 + np.random.default_rng(7).normal(0, 0.01, 10), baseline)]
     marked = apply_marks(rows)
     assert marked[0].p_adjusted == rows[0].welch_p and marked[0].p_adjustment == "none(welch_p)"
-    assert marked[0].significant
+    assert marked[0].significant and marked[0].family_size == 1  # uncorrected: every p is its own family
     with pytest.raises(ConfigError, match="choose one of: wilcoxon_p, welch_p"):
         apply_holm(rows, which="t_p")
 
@@ -200,6 +204,8 @@ def test_summary_table(baseline):
     assert list(table["metric"]) == ["AUC", "ECE"]
     assert table.loc[0, "mean diff (A-B)"] == pytest.approx(0.05)
     assert table.loc[0, "verdict"] == "better" and table.loc[0, "mark"] == "**"
+    assert table["family size"].tolist() == [2, 2]  # Holm over the 2 comparisons passed
+    assert table["rope"].tolist() == [0.01, 0.01] and table["rho"].tolist() == [0.0, 0.0]
     assert np.isnan(table.loc[1, "diff CI low"]) and np.isnan(table.loc[1, "Hedges g (paired)"])
     assert "needs 3" in table.loc[1, "notes"]
     assert table["P(A>B)"].dtype == float and table["pairs"].dtype.kind == "i"

@@ -1,5 +1,7 @@
 """Paired summaries and the Bayesian correlated t-test against scipy, baycomp and hand-computed values."""
 
+import itertools
+
 import baycomp
 import numpy as np
 import pytest
@@ -147,6 +149,55 @@ def test_wilcoxon_zero_handling():
     assert any("1 zero difference" in note for note in notes)
     assert any("cannot reach p < 0.05" in note for note in notes)
     assert wilcoxon_p(b, b)[0] is None
+
+
+def test_p_a_beats_b_and_wilcoxon_share_one_tie_rule():
+    # 0.1 + 0.2 - 0.3 is 5.6e-17: float round-off of equal scores, a tie for both statistics
+    b = np.array([0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.4])
+    a = np.array([0.1 + 0.2, 0.51, 0.62, 0.73, 0.84, 0.95, 0.46])
+    assert a[0] != b[0]
+    np.testing.assert_array_equal(wins(a, b), [0.5, 1, 1, 1, 1, 1, 1])
+    assert wins(b, a, higher_is_better=False)[0] == 0.5
+    assert probability_of_outperforming(a, b, n_bootstrap=RESAMPLES).probability == pytest.approx(6.5 / 7)
+    p, notes = wilcoxon_p(a, b)
+    assert "1 zero difference(s) discarded" in notes[0]
+    assert p == pytest.approx(2 / 2**6)  # six positive differences, exact
+
+
+def _brute_force_wilcoxon(difference: np.ndarray) -> float:
+    """Two-sided p by enumerating all 2**n sign patterns of the non-zero differences (average ranks for ties)."""
+    nonzero = difference[difference != 0]
+    ranks = stats.rankdata(np.abs(nonzero))
+    observed = ranks[nonzero > 0].sum()
+    sums = np.array(
+        [ranks[np.array(signs, dtype=bool)].sum() for signs in itertools.product((0, 1), repeat=len(ranks))]
+    )
+    return min(1.0, 2 * min(np.mean(sums <= observed + 1e-9), np.mean(sums >= observed - 1e-9)))
+
+
+@pytest.mark.parametrize(
+    "difference",
+    [
+        [0, 0, 1, 2, -3, 4, 5, 6, 7, -8, 9, 10, 11, 12, 13, 14],  # zeros: scipy gives 0.0092 (normal approx)
+        [0, 1, -1, 2, 3, -4, 5, 6, -7, 8, 2, -2, 9, 10, 0],  # zeros and tied magnitudes
+        [0.02, -0.01, 0.03, 0.0, 0.05, 0.04, -0.06, 0.07, 0.01, 0.08, 0.09, 0.0, 0.11, -0.12],
+    ],
+)
+def test_wilcoxon_p_is_exact_with_zeros_and_ties(difference):
+    difference = np.array(difference, dtype=float) / 100
+    b = np.linspace(0.7, 0.8, len(difference))
+    p, _ = wilcoxon_p(b + difference, b)
+    assert p == pytest.approx(_brute_force_wilcoxon(np.round(difference, 12)), rel=1e-12)
+
+
+def test_wilcoxon_p_matches_scipy_exact_without_zeros_or_ties_and_approximates_above_50():
+    rng = np.random.default_rng(3)
+    difference = rng.permutation(np.arange(1, 21)) * rng.choice([-1, 1], 20) / 1000
+    assert wilcoxon_p(difference, np.zeros(20))[0] == pytest.approx(stats.wilcoxon(difference, method="exact").pvalue)
+    many = rng.normal(0.01, 0.02, 60)
+    p, notes = wilcoxon_p(many, np.zeros(60))
+    assert p == pytest.approx(stats.wilcoxon(many, method="approx").pvalue)
+    assert any("normal approximation (60 non-zero differences" in note for note in notes)
 
 
 def test_welch_not_possible_for_two_constant_arms():

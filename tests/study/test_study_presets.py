@@ -11,19 +11,23 @@ from medattn.study.grid import expand_grid
 from medattn.study.search import search_cells, study_search
 
 SHIPPED = (
+    "amp-equivalence",
     "goncalves2021",
     "goncalves2022",
     "piater2024",
     "quickstart",
     "rao2023",
+    "rao2023-ct-cpu",
     "rao2023-mri-cpu",
     "rao2023-mri-cpu-asreleased",
 )
 
 # Cells of each study's grid, counted from the paper.
 CELLS = {
+    "amp-equivalence": 2 * 2 * 10,  # ResNet-18 none/CBAM x fp32/bf16 autocast x 10 paired seeds (issue 15)
     "quickstart": 4 * 3,  # rao2023's grid (none/SE/CBAM/GC x 3 runs) on the synthetic benchmark
     "rao2023": 4 * 3,  # seed 002, Tables 1/3/5/6: ResNet-18, +SE, +CBAM, +GC, "Test 1-3"
+    "rao2023-ct-cpu": 4 * 5,  # the same grid on COVID-CT (Table 6), scaled to a 2-core CPU, 5 paired seeds
     "rao2023-mri-cpu": 4 * 3,  # the same grid on the MRI set (Table 5), scaled to a 2-core CPU (issue 7)
     "rao2023-mri-cpu-asreleased": 4 * 3,  # the same, test copies of training images kept (the release as is)
     "goncalves2021": 3 * 2 * 2,  # seed 000, Tables 1-2: 3 backbones x use-cases (a)-(d), one run each
@@ -32,9 +36,12 @@ CELLS = {
 }
 
 
+SYNTHETIC = ("amp-equivalence", "quickstart")  # studies on the synthetic benchmark, no data folder of their own
+
+
 def expanded(name: str, tmp_path) -> tuple:
     """The study on a data path that does not exist (expansion must not open it), and its cells."""
-    study = load_study(name, data=None if name == "quickstart" else str(tmp_path / "absent"))
+    study = load_study(name, data=None if name in SYNTHETIC else str(tmp_path / "absent"))
     return study, expand_grid(study)
 
 
@@ -58,7 +65,7 @@ def test_every_shipped_study_expands_to_its_papers_cell_count_without_touching_t
     assert all(variants.count(v) == len(study.seeds) for v in set(variants))
 
 
-@pytest.mark.parametrize("name", [n for n in SHIPPED if n != "quickstart"])
+@pytest.mark.parametrize("name", [n for n in SHIPPED if n not in SYNTHETIC])
 def test_a_shipped_study_on_your_data_keeps_its_recipe_and_replaces_the_path(name):
     study = load_study(name, data="/data/mine")
     assert study.data["path"] == "/data/mine" and study.data["recipe"]

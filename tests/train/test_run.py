@@ -80,7 +80,7 @@ def test_best_val_checkpoint_is_the_epoch_of_minimum_val_loss(tmp_path):
     from medattn.train.engine import evaluate
     from medattn.train.setup import build_loss, probabilities
 
-    train = TrainSpec(epochs=4, batch_size=16, lr=0.3)
+    train = TrainSpec(epochs=4, batch_size=16, lr=0.3, amp="off")  # re-evaluated in fp32 below
     config = RunConfig(DataSpec(synthetic_n=80), ModelSpec("resnet18", image_size=32), train)
     train_run(config, tmp_path / "run")
     val_losses = [float(row["val_loss"]) for row in _history(tmp_path / "run")]

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medattn.data.confounds import confound_section
 from medattn.data.hashing import connected_groups, near_pairs
 from medattn.data.records import DataSource, Record
 from medattn.data.scan import FileFacts, ProgressArg, scan_files
@@ -66,12 +67,13 @@ def audit_source(
 
     Returns:
         A JSON-serialisable dict with the keys source, root, num_images, num_files, classes,
-        counts, image_sizes, modes, unreadable, exact_duplicate_groups, near_duplicate_distance,
+        counts, image_sizes, modes, unreadable, mask_problems, exact_duplicate_groups, near_duplicate_distance,
         near_duplicate_groups, cross_split_duplicates, label_conflicts, group_leaks, skipped and
         findings. Duplicate groups are dicts with ``kind`` ("exact" or "near"), ``members``
         (one ``{path, split, class}`` per record), ``splits`` and ``classes``;
         cross_split_duplicates and label_conflicts are the groups spanning two or more splits or
-        classes.
+        classes. mask_problems lists ``{path, mask, problem}`` per readable image whose mask is
+        unreadable or of another size (training drops these images).
 
     Raises:
         ConfigError: ``near_duplicate_distance`` outside 0-64.
@@ -79,6 +81,7 @@ def audit_source(
     if not 0 <= near_duplicate_distance <= 64:
         raise ConfigError(f"near-duplicate distance {near_duplicate_distance} is not between 0 and 64 bits")
     facts = scan_files((r.path for r in source.records), workers=workers, progress=progress)
+    mask_facts = scan_files((r.mask for r in source.records if r.mask), workers=workers)
     readable = [f for f in facts.values() if f.problem is None]
     contents = _records_by_content(source, facts)
     exact = [
@@ -95,13 +98,15 @@ def audit_source(
         "image_sizes": summarise_sizes(readable),
         "modes": summarise_modes(readable),
         "unreadable": [{"path": f.path, "problem": f.problem} for f in facts.values() if f.problem],
+        "mask_problems": _mask_problems(source, facts, mask_facts),
         "exact_duplicate_groups": exact,
         "near_duplicate_distance": near_duplicate_distance,
         "near_duplicate_groups": near,
         "cross_split_duplicates": [g for g in exact + near if len(g["splits"]) > 1],
         "label_conflicts": [g for g in exact + near if len(g["classes"]) > 1],
-        "group_leaks": _group_leaks(source),
+        "group_leaks": group_leaks(source),
         "skipped": list(source.skipped),
+        "confounds": confound_section(source, facts),
     }
     report["findings"] = findings(report)
     return report
@@ -119,17 +124,21 @@ def duplicates_to_drop(groups: list[dict], keep: str) -> dict[tuple[str, str], t
     Returns ``{(path, split): (kept split, kept path)}`` (see ``remove_cross_split_duplicates``).
     """
     choose("duplicate policy", keep, DUPLICATE_POLICIES)
-    pick = min if keep == "train" else max
     drop: dict[tuple[str, str], tuple[str, str]] = {}
     for group in groups:
         if group["kind"] != "exact":
             continue
-        keep_split = pick(group["splits"], key=split_rank)
+        keep_split = kept_split(group["splits"], keep)
         kept = next(m["path"] for m in group["members"] if m["split"] == keep_split)
         for member in group["members"]:
             if member["split"] is not None and member["split"] != keep_split:
                 drop[(member["path"], member["split"])] = (keep_split, kept)
     return drop
+
+
+def kept_split(splits: list[str], keep: str) -> str:
+    """The split policy ``keep`` keeps of several: the earliest for ``"train"``, the latest for ``"evaluation"``."""
+    return (min if keep == "train" else max)(splits, key=split_rank)
 
 
 def remove_cross_split_duplicates(
@@ -167,6 +176,23 @@ def remove_cross_split_duplicates(
         else:
             lines.append(f"{record.path}: removed from {record.split}, identical to {hit[1]} in {hit[0]}")
     return (source.with_records(records) if lines else source), lines
+
+
+def _mask_problems(source: DataSource, facts: dict[str, FileFacts], mask_facts: dict[str, FileFacts]) -> list[dict]:
+    """Readable images whose mask cannot be used: unreadable, or not the image's width x height."""
+    problems = {}
+    for record in source.records:
+        image, mask = facts[record.path], mask_facts.get(record.mask)
+        if mask is None or image.problem is not None:
+            continue
+        if mask.problem is not None:
+            problem = f"mask unreadable: {mask.problem}"
+        elif (mask.width, mask.height) != (image.width, image.height):
+            problem = f"mask is {mask.width}x{mask.height} but its image is {image.width}x{image.height}"
+        else:
+            continue
+        problems[record.path, record.mask] = {"path": record.path, "mask": record.mask, "problem": problem}
+    return list(problems.values())
 
 
 def _records_by_content(source: DataSource, facts: dict[str, FileFacts]) -> dict[str, list[Record]]:
@@ -216,7 +242,8 @@ def _counts(source: DataSource) -> dict[str, dict[str, int]]:
     return {split or UNSPLIT: per_split[split] for split in sorted(per_split, key=split_rank)}
 
 
-def _group_leaks(source: DataSource) -> list[dict]:
+def group_leaks(source: DataSource) -> list[dict]:
+    """Groups (patients) whose records lie in more than one split: ``{group, splits, num_images}`` each."""
     splits: dict[str, set[str]] = defaultdict(set)
     sizes: Counter = Counter()
     for record in source.records:
@@ -266,7 +293,7 @@ def findings(report: dict) -> list[str]:
             f"{len(report['group_leaks'])} group id(s) appear in more than one split (patient leak), "
             f"e.g. '{leak['group']}' in {', '.join(leak['splits'])}"
         )
-    return lines + _balance_findings(report)
+    return lines + _balance_findings(report) + report.get("confounds", {}).get("findings", [])
 
 
 def _file_findings(report: dict, root: Path) -> list[str]:
@@ -275,6 +302,13 @@ def _file_findings(report: dict, root: Path) -> list[str]:
         bad = report["unreadable"][0]
         lines.append(
             f"{len(report['unreadable'])} unreadable file(s), e.g. {_short(bad['path'], root)}: {bad['problem']}"
+        )
+    masks = report["mask_problems"]
+    if masks:
+        bad = masks[0]
+        lines.append(
+            f"{len(masks)} image(s) whose mask cannot be used (training drops them), "
+            f"e.g. {_short(bad['path'], root)}: {bad['problem']}"
         )
     if report["skipped"]:
         lines.append(f"{len(report['skipped'])} manifest entr(y/ies) skipped, e.g. {report['skipped'][0]}")

@@ -4,10 +4,12 @@ A cache is keyed by the ordered list of files and the target size, and lives in 
 (``index.json``, ``images.u8`` [N, S, S, 3], ``masks.u8`` [N, S, S]). Each row remembers its file's
 size, modification time and content hash: on opening, a file whose stat changed is re-hashed and,
 if its content changed, decoded again. Files that cannot be decoded are marked invalid with their
-one-line problem, never raised mid-epoch. Concurrent builders (several runs of a study) take a file
-lock, so the work is done once and shared.
+one-line problem, never raised mid-epoch. The data files' disk space is reserved before they are
+mapped, so a full disk is a one-line DataError naming the folder, not a SIGBUS. Concurrent builders
+(several runs of a study) take a file lock, so the work is done once and shared.
 """
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -22,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from medattn.data.images import ARRAY_SEPARATOR, read_image, read_mask
-from medattn.data.records import DataError, Record
+from medattn.data.records import DataError, Record, os_problem
 from medattn.io import write_json_atomic
 
 INDEX_VERSION = 1
@@ -144,18 +146,24 @@ def open_cache(
         progress: called as ``progress(done, total)`` while decoding.
     """
     directory = (root or default_cache_root()) / cache_key(records, size)
-    with _locked(directory):
-        index = _read_index(directory, len(records), size)
-        stale = _stale_rows(records, index)
-        has_masks = any(r.mask for r in records)
-        images = _memmap(directory / "images.u8", (len(records), size, size, 3))
-        masks = _memmap(directory / "masks.u8", (len(records), size, size)) if has_masks else None
-        if stale:
-            _decode_rows(records, stale, size, images, masks, index, workers, progress)
-            images.flush()
-            if masks is not None:
-                masks.flush()
-        write_json_atomic(directory / "index.json", index)  # also records re-checked file stats
+    shapes = {"images.u8": (len(records), size, size, 3)}
+    if any(r.mask for r in records):
+        shapes["masks.u8"] = (len(records), size, size)
+    try:
+        with _locked(directory):
+            created = [_reserve_file(directory / name, int(np.prod(shape))) for name, shape in shapes.items()]
+            index = _read_index(directory, len(records), size, trusted=not any(created))
+            stale = _stale_rows(records, index)
+            images = _map(directory / "images.u8", shapes["images.u8"])
+            masks = _map(directory / "masks.u8", shapes["masks.u8"]) if "masks.u8" in shapes else None
+            if stale:
+                _decode_rows(records, stale, size, images, masks, index, workers, progress)
+                images.flush()
+                if masks is not None:
+                    masks.flush()
+            write_json_atomic(directory / "index.json", index)  # also records re-checked file stats
+    except OSError as exc:
+        raise _cache_error(directory, exc, sum(int(np.prod(shape)) for shape in shapes.values())) from None
     rows = index["rows"]
     valid = np.array([row["problem"] is None for row in rows], dtype=bool)
     problems = [row["problem"] for row in rows if row["problem"]]
@@ -164,15 +172,61 @@ def open_cache(
     return DecodedCache(directory, images, masks, valid, hashes, problems, grayscale)
 
 
-def _memmap(path: Path, shape: tuple[int, ...]) -> np.ndarray:
-    mode = "r+" if path.exists() and path.stat().st_size == int(np.prod(shape)) else "w+"
-    return np.memmap(path, dtype=np.uint8, mode=mode, shape=shape)
+def _reserve_file(path: Path, size: int) -> bool:
+    """Make ``path`` a file of ``size`` bytes with its disk space reserved; True when it was (re)created.
+
+    A sparse file (what ``np.memmap(mode="w+")`` creates) gets its blocks only when a page is
+    written through the mapping; on a full disk that write is a SIGBUS that kills the process
+    without a message. Reserving every block first turns a full disk into an OSError here.
+    """
+    kept = path.exists() and path.stat().st_size == size
+    if not kept:
+        path.unlink(missing_ok=True)  # another layout, or a file cut short: start over
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        _reserve(descriptor, size)
+    except OSError:
+        if not kept:
+            path.unlink(missing_ok=True)  # give back what was allocated
+        raise
+    finally:
+        os.close(descriptor)
+    return not kept
 
 
-def _read_index(directory: Path, count: int, size: int) -> dict:
+def _map(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    return np.memmap(path, dtype=np.uint8, mode="r+", shape=shape)
+
+
+def _reserve(descriptor: int, size: int) -> None:
+    """Allocate ``size`` bytes of disk for the open file (zeros where nothing was written yet)."""
+    if size == 0:
+        return
+    if hasattr(os, "posix_fallocate"):  # glibc writes zeros itself where the file system cannot allocate
+        os.posix_fallocate(descriptor, 0, size)
+        return
+    current = os.fstat(descriptor).st_size  # no posix_fallocate (macOS): write the zeros
+    block = bytes(1 << 20)
+    os.lseek(descriptor, current, os.SEEK_SET)
+    for start in range(current, size, len(block)):
+        os.write(descriptor, block[: min(len(block), size - start)])
+
+
+def _cache_error(directory: Path, exc: OSError, needed: int) -> DataError:
+    """A one-line error for a cache that cannot be written, naming the folder and what it needs."""
+    if exc.errno == errno.ENOSPC:
+        problem = f"not enough disk space for the decoded cache ({needed:,} bytes needed)"
+    else:
+        problem = f"cannot write the decoded cache ({os_problem(exc)})"
+    return DataError(f"{directory}: {problem}; set $MEDATTN_CACHE to a folder with room to spare")
+
+
+def _read_index(directory: Path, count: int, size: int, *, trusted: bool = True) -> dict:
+    """The index of a cache folder; a fresh one (every row to decode) when it does not fit or
+    its data files were just created (``trusted=False``)."""
     try:
         index = json.loads((directory / "index.json").read_text())
-        if index["version"] == INDEX_VERSION and index["size"] == size and len(index["rows"]) == count:
+        if trusted and index["version"] == INDEX_VERSION and index["size"] == size and len(index["rows"]) == count:
             return index
     except (OSError, ValueError, KeyError):
         pass

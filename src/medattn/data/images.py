@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from medattn.data.records import DataError
+from medattn.data.records import DataError, os_problem
 
 MAX_PIXELS = 50_000_000  # a 7000 x 7000 image; larger files are refused as decompression bombs
 ARRAY_SEPARATOR = "::"
@@ -23,15 +23,18 @@ def read_image(path: str) -> np.ndarray:
     if ARRAY_SEPARATOR in path:
         return _read_array_entry(path)
     file = Path(path)
-    if not file.is_file():
-        raise DataError(f"{path}: file not found")
-    if file.stat().st_size == 0:
-        raise DataError(f"{path}: empty file (0 bytes)")
-    if _is_dicom(file):
-        from medattn.data.dicom import read_dicom
+    try:
+        if not file.is_file():
+            raise DataError(f"{path}: file not found")
+        if file.stat().st_size == 0:
+            raise DataError(f"{path}: empty file (0 bytes)")
+        if _is_dicom(file):
+            from medattn.data.dicom import read_dicom
 
-        return read_dicom(file)
-    return _read_pil(file)
+            return read_dicom(file)
+        return _read_pil(file)
+    except OSError as exc:  # unreadable (permissions, I/O error, a name too long): a problem of this file
+        raise DataError(f"{path}: cannot read ({os_problem(exc)})") from None
 
 
 def read_mask(path: str, shape: tuple[int, int]) -> np.ndarray:

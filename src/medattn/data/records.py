@@ -43,6 +43,9 @@ class DataSource:
         classes: class names; a record's label indexes this list.
         records: the images.
         skipped: one line per manifest entry that could not be used (file and problem).
+        features: per-image metadata a release annotates (e.g. PH2's dermoscopic criteria), a pandas
+            DataFrame indexed by record path (categorical columns as ``category`` dtype), or None.
+            ``medattn features`` tests these beside the measured image and mask features.
     """
 
     name: str
@@ -50,6 +53,7 @@ class DataSource:
     classes: tuple[str, ...]
     records: tuple[Record, ...]
     skipped: tuple[str, ...] = field(default=())
+    features: object = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         if not self.records:
@@ -75,8 +79,43 @@ class DataSource:
 
 
 def inside_root(root: Path, relative: str, source: str) -> Path:
-    """Resolve ``relative`` under ``root``; a path that escapes the root raises a DataError."""
-    path = (root / relative).resolve()
+    """Resolve ``relative`` under ``root``; a path that escapes the root, contains a NUL byte, is too
+    long for the file system or is a symbolic-link loop raises a DataError naming ``source``."""
+    if "\0" in str(relative):
+        raise DataError(f"{source}: path {str(relative)!r} contains a NUL byte")
+    try:
+        path = (root / relative).resolve(strict=True)
+    except FileNotFoundError:  # a missing file: the caller reports it
+        path = (root / relative).resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop before Python 3.13
+        raise DataError(f"{source}: path '{relative}' cannot be used ({os_problem(exc)})") from None
     if not path.is_relative_to(root.resolve()):
         raise DataError(f"{source}: path '{relative}' escapes the dataset root {root}")
+    return path
+
+
+def os_problem(exc: Exception) -> str:
+    """The operating system's short description of ``exc`` (e.g. 'File name too long')."""
+    if isinstance(exc, RuntimeError):
+        return "symbolic link loop"
+    return getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+
+
+def check_data_path(path: str | Path) -> Path:
+    """A dataset path given by the user, checked before anything reads it.
+
+    Raises:
+        DataError: the path contains a NUL byte, is too long for the file system, is a
+            symbolic-link loop or cannot be read (a missing path is left to the source, which
+            says what it expected there).
+    """
+    if "\0" in str(path):
+        raise DataError(f"{str(path)!r}: a path cannot contain a NUL byte")
+    path = Path(path)
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return path
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be used ({os_problem(exc)})") from None
     return path

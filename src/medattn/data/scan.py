@@ -46,6 +46,29 @@ class FileFacts:
     channels: int = 0
     bits: int | None = None
     equal_channels: bool = False
+    file_bytes: int = 0
+    brightness: float = 0.0
+    contrast: float = 0.0
+    dark_border: float = 0.0
+
+
+DARK_LEVEL = 0.1  # grey values below this count as dark (background, scanner border)
+BORDER_WIDTH = 0.1  # the border frame is this fraction of each side
+
+
+def image_statistics(image: np.ndarray) -> dict[str, float]:
+    """Mean grey value (brightness), its standard deviation (contrast) and the fraction of dark pixels in the
+    outer frame (``BORDER_WIDTH`` of each side; dark = grey < ``DARK_LEVEL``), of a float [H, W, C] image in
+    [0, 1]; grey is the mean of the colour channels (an alpha channel is left out)."""
+    grey = image[..., : min(3, image.shape[-1])].mean(axis=-1)
+    rows, cols = (max(1, round(BORDER_WIDTH * n)) for n in grey.shape)
+    frame = np.ones(grey.shape, dtype=bool)
+    frame[rows:-rows, cols:-cols] = False
+    return {
+        "brightness": float(grey.mean()),
+        "contrast": float(grey.std()),
+        "dark_border": float((grey[frame] < DARK_LEVEL).mean()),
+    }
 
 
 def inspect_file(path: str) -> FileFacts:
@@ -61,7 +84,8 @@ def inspect_file(path: str) -> FileFacts:
 def _inspect(path: str) -> FileFacts:
     image = read_image(path)
     if ARRAY_SEPARATOR in path:
-        digest, header = sha256_bytes(np.ascontiguousarray(image).tobytes()), ("NPZ", "array", None)
+        data = np.ascontiguousarray(image).tobytes()
+        digest, header = sha256_bytes(data), ("NPZ", "array", None)
     else:
         data = Path(path).read_bytes()
         digest, header = sha256_bytes(data), _header(data, path)
@@ -79,6 +103,8 @@ def _inspect(path: str) -> FileFacts:
         channels=bands or channels,
         bits=MODE_BITS.get(mode, 8) if bands else None,
         equal_channels=equal,
+        file_bytes=len(data),
+        **image_statistics(image),
     )
 
 

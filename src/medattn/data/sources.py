@@ -1,11 +1,12 @@
 """Sources: folder layouts, CSV manifests and MedMNIST .npz files, each mapped to a DataSource."""
 
+import os
 from pathlib import Path
 
 import pandas as pd
 
 from medattn.data.images import ARRAY_SEPARATOR, npz_array
-from medattn.data.records import SPLITS, DataError, DataSource, Record, inside_root
+from medattn.data.records import SPLITS, DataError, DataSource, Record, check_data_path, inside_root, os_problem
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".dcm", ".dicom"}
 SPLIT_ALIASES = {
@@ -15,8 +16,48 @@ SPLIT_ALIASES = {
 }  # fmt: skip
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+def _images_in(folder: Path, root: Path) -> tuple[list[Path], list[str]]:
+    """Image files under ``folder`` and one skipped line per broken symbolic link.
+
+    Symbolic links are followed while they stay inside ``root``, as a CSV's paths must: a link (or a
+    class folder) leading outside the root, or back to a folder it lies in (a loop), is a DataError.
+    """
+    real_root, real = root.resolve(), folder.resolve()
+    if not real.is_relative_to(real_root):
+        raise DataError(f"{folder}: symbolic link to {real}, outside the dataset root {root}; copy it into the root")
+    found: list[Path] = []
+    skipped: list[str] = []
+    _walk(folder, (real,), real_root, found, skipped)
+    return sorted(found), skipped
+
+
+def _walk(folder: Path, ancestors: tuple[Path, ...], real_root: Path, found: list, skipped: list) -> None:
+    """Add the images under ``folder`` (whose real path and its parents' are ``ancestors``) to ``found``."""
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        path, is_image = Path(entry.path), Path(entry.name).suffix.lower() in IMAGE_SUFFIXES
+        real = _link_target(path, real_root) if entry.is_symlink() else ancestors[-1] / entry.name
+        if real is None:
+            if is_image:
+                skipped.append(f"{path}: broken symbolic link")
+        elif entry.is_dir():
+            if real in ancestors:
+                raise DataError(f"{path}: symbolic link loop (leads back to {real})")
+            _walk(path, (*ancestors, real), real_root, found, skipped)
+        elif is_image and entry.is_file():
+            found.append(path)
+
+
+def _link_target(link: Path, real_root: Path) -> Path | None:
+    """Where ``link`` leads (None when nowhere); a loop or a target outside ``real_root`` is a DataError."""
+    try:
+        real = link.resolve(strict=True)
+    except FileNotFoundError:
+        return None
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop before Python 3.13
+        raise DataError(f"{link}: symbolic link cannot be followed ({os_problem(exc)})") from None
+    if not real.is_relative_to(real_root):
+        raise DataError(f"{link}: symbolic link to {real}, outside the dataset root; copy the file into the root")
+    return real
 
 
 def folder_source(root: str | Path, *, name: str = "folder") -> DataSource:
@@ -34,35 +75,42 @@ def folder_source(root: str | Path, *, name: str = "folder") -> DataSource:
     classes = sorted({folder.name for _, folder in layout})
     if not classes:
         raise DataError(f"{root}: expected class folders (ROOT/<class>/ or ROOT/<split>/<class>/)")
-    records = [
-        Record(str(path), classes.index(folder.name), split) for split, folder in layout for path in _images_in(folder)
-    ]
-    return DataSource(name, root, tuple(classes), tuple(records))
+    records, skipped = [], []
+    for split, folder in layout:
+        images, broken = _images_in(folder, root)
+        records += [Record(str(path), classes.index(folder.name), split) for path in images]
+        skipped += broken
+    return DataSource(name, root, tuple(classes), tuple(records), tuple(skipped))
 
 
 def csv_source(csv: str | Path, *, classes: list[str] | None = None, name: str = "csv") -> DataSource:
     """A manifest with columns ``path, label`` and optional ``split, group, mask``.
 
     Paths are relative to the CSV's folder and may not escape it. Labels are class names (or
-    integers); ``classes`` fixes their order, else they are sorted. Rows whose file is missing are
-    skipped and reported in ``DataSource.skipped``.
+    integers; surrounding spaces are ignored, a blank label is refused with its row number); ``classes``
+    fixes their order, else they are sorted. Rows whose file is missing are skipped and reported in
+    ``DataSource.skipped``.
     """
     csv = Path(csv)
     table = read_manifest(csv, required=("path", "label"))
-    labels = table["label"].astype(str)
+    labels = table["label"].astype(str).str.strip()
+    blank = labels.index[labels == ""]
+    if len(blank):
+        raise DataError(f"{csv} row {blank[0] + 2}: blank label (every row needs a class name or number)")
     classes = [str(c) for c in classes] if classes else sorted(labels.unique(), key=_natural)
     unknown = sorted(set(labels) - set(classes))
     if unknown:
         raise DataError(f"{csv}: label '{unknown[0]}' is not one of the classes {', '.join(classes)}")
     records, skipped = [], []
-    for row, label in zip(table.itertuples(index=False), labels, strict=True):
-        path = inside_root(csv.parent, row.path, str(csv))
-        mask = inside_root(csv.parent, row.mask, str(csv)) if _present(getattr(row, "mask", None)) else None
-        missing = next((p for p in (path, mask) if p is not None and not p.is_file()), None)
+    for line, (row, label) in enumerate(zip(table.itertuples(index=False), labels, strict=True), start=2):
+        where = f"{csv} row {line}"
+        path = inside_root(csv.parent, row.path, where)
+        mask = inside_root(csv.parent, row.mask, where) if _present(getattr(row, "mask", None)) else None
+        missing = next((p for p in (path, mask) if p is not None and not _is_file(p, where)), None)
         if missing is not None:
             skipped.append(f"{missing}: file named in {csv.name} not found")
             continue
-        records.append(Record(str(path), classes.index(label), _split(row), _text(row, "group"), _text(mask)))
+        records.append(Record(str(path), classes.index(label), _split(row, where), _text(row, "group"), _text(mask)))
     return DataSource(name, csv.parent, tuple(classes), tuple(records), tuple(skipped))
 
 
@@ -84,6 +132,7 @@ def medmnist_source(npz: str | Path, *, classes: list[str] | None = None, name: 
 
 def open_source(path: str | Path, recipe: str | None = None, **options) -> DataSource:
     """Open ``path`` with a recipe, or guess the layout: .csv manifest, .npz MedMNIST, or a folder."""
+    path = check_data_path(path)
     if recipe:
         from medattn.data.recipes import load_recipe
 
@@ -119,11 +168,21 @@ def _text(row_or_value, column: str | None = None) -> str | None:
     return str(value) if _present(value) else None
 
 
-def _split(row) -> str | None:
+def _is_file(path: Path, where: str) -> bool:
+    try:
+        return path.is_file()
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise DataError(f"{where}: path {path} cannot be used ({os_problem(exc)})") from None
+
+
+def _split(row, where: str) -> str | None:
+    """The row's split (empty: none, to be assigned); a value that names no split is a DataError."""
     split = _text(row, "split")
     if split is None:
         return None
-    return SPLIT_ALIASES.get(split.lower(), split.lower())
+    if split.strip().lower() not in SPLIT_ALIASES:
+        raise DataError(f"{where}: split '{split}' is not train, val or test (leave it empty to have it assigned)")
+    return SPLIT_ALIASES[split.strip().lower()]
 
 
 def _natural(label: str):

@@ -3,7 +3,10 @@
 Maps come back raw ([B, 1, H, W] at input resolution, signed where the method is signed); display
 normalisation is a separate step (``medattn.explain.display``). Everything needed to reproduce a
 map is stored with it: method, resolved options, baseline name, seed, the model's mode and the
-targets. Same input, same seed, same map.
+targets. Same input, same seed, same map; and in ``eval`` mode an image's map is the same alone, at
+any position of any batch and for any ``memory_limit`` (random draws depend on the seed and the image
+shape only; see ``medattn.explain.methods``). In ``train`` mode BatchNorm's batch statistics and
+dropout masks depend on the batch by definition.
 """
 
 from dataclasses import dataclass, field
@@ -91,14 +94,15 @@ def explain(
 
     Args:
         model: a medattn classifier (or a ``TargetModel`` wrapping one).
-        images: normalised inputs [B, C, H, W].
+        images: normalised inputs [B, C, H, W]; computed in the model's dtype (float32 unless the model
+            was converted, e.g. ``model.double()``).
         target: ``"predicted"``, ``"label"`` (with ``labels``), a column, one column per image, or
             ``"all"`` for multilabel heads (one map per finding, stacked along dim 1).
         method: one of ``METHODS``.
         head: ``softmax``, ``sigmoid`` or ``multilabel``; default from the number of logits.
         baseline: ``black``, ``blurred``, ``uniform`` or ``mean`` for methods that take one (default black).
         normalisation: how ``images`` were normalised (baselines are defined in pixel space).
-        seed: seed for noise and random baselines.
+        seed: seed for noise and random baselines (the same draws for every image of the batch).
         mode: run the model in ``eval`` (default) or ``train`` mode; the caller's mode is restored.
         memory_limit: bytes one forward+backward chunk may use (default 2 GiB, less on a full GPU).
         **options: method options (e.g. ``n_steps``, ``layer``, ``rule``); unknown ones are refused.
@@ -108,8 +112,8 @@ def explain(
     wrapped = model if isinstance(model, TargetModel) else TargetModel(model, head or head_kind(model))
     resolved = resolve_options(entry, options, baseline)
     normalisation = normalisation or Normalisation()
-    device = next(wrapped.parameters()).device
-    images = images.to(device, torch.float32)
+    parameter = next(wrapped.parameters())
+    images = images.to(parameter.device, parameter.dtype if parameter.is_floating_point() else torch.float32)
     modes = {module: module.training for module in wrapped.modules()}
     wrapped.train(mode == "train")
     try:
@@ -146,7 +150,9 @@ def _run(wrapped, images, targets, entry, resolved, normalisation, seed, memory_
         if entry.uses_baseline:
             base = make_baseline(resolved["baseline"], part.detach(), normalisation, seed=seed)
         options = {k: v for k, v in resolved.items() if k != "baseline"}
-        request = Request(wrapped, part, targets[start : start + chunk].to(images.device), options, base, chunk)
+        request = Request(wrapped, part, targets[start : start + chunk].to(images.device), options, base, chunk, seed)
+        # The methods draw from their own seeded generators; the fork keeps whatever else draws from the
+        # global RNG (dropout with mode="train") reproducible and the caller's random state untouched.
         with torch.random.fork_rng(devices=[images.device] if images.device.type == "cuda" else []):
             torch.manual_seed(seed)
             result = entry.run(request)

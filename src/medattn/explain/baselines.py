@@ -48,7 +48,9 @@ def make_baseline(
 
     Args:
         name: ``black`` (pixel value 0), ``blurred`` (the image under a Gaussian blur of sigma =
-            side/16), ``uniform`` (i.i.d. uniform pixel noise in [0, 1], from ``seed``), ``mean``
+            side/16), ``uniform`` (i.i.d. uniform pixel noise in [0, 1], one draw [C, H, W] from a CPU
+            generator seeded with ``seed``, the same for every image, so an image's baseline does not
+            depend on its position in the batch or on the chunk it runs in), ``mean``
             (the dataset's per-channel mean pixel; defaults to the normalisation mean, which is
             the dataset mean when the model was normalised with dataset statistics).
         images: normalised inputs [B, C, H, W].
@@ -64,7 +66,7 @@ def make_baseline(
         return TF.gaussian_blur(images, [kernel, kernel], [sigma, sigma])
     if name == "uniform":
         generator = torch.Generator().manual_seed(seed)
-        pixels = torch.rand(images.shape, generator=generator, dtype=images.dtype).to(images.device)
+        pixels = torch.rand(images.shape[1:], generator=generator).to(images).expand_as(images)
         return normalisation.normalise(pixels)
     if name == "black":
         return normalisation.normalise(torch.zeros_like(images))

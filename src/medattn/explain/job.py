@@ -23,7 +23,7 @@ from medattn.explain.baselines import Normalisation
 from medattn.explain.display import denormalise, normalise_columns
 from medattn.explain.figures import explanation_grid, mean_map_figure
 from medattn.explain.methods import METHODS
-from medattn.explain.runs import EvaluationImages, LoadedRun, evaluation_images, load_runs, predict
+from medattn.explain.runs import EvaluationImages, LoadedRun, check_classes, evaluation_images, load_runs, predict
 from medattn.explain.selection import select_images
 from medattn.io import write_atomic, write_json_atomic
 
@@ -53,6 +53,7 @@ def run_explain(job: ExplainJob, progress=None) -> dict:
     """Run the job; returns the JSON summary (also written to ``explanations.json``)."""
     runs = load_runs(job.runs, job.checkpoint, names=job.names)
     images = evaluation_images(runs[0].config, job.split, job.data)
+    check_classes(runs, images.classes)  # another --data, or runs of other datasets: refuse, do not mislabel
     predictions = {run.name: predict(run, images) for run in runs}
     rows = select_images(
         job.select, images.labels, {k: p.argmax(1) for k, p in predictions.items()}, n=job.n, seed=job.seed,

@@ -5,6 +5,10 @@ to one map per image as the method's paper does: gradient magnitudes by the maxi
 channels (Simonyan et al. 2014), signed attributions (IG, DeepLIFT, LRP, Guided Grad-CAM) by the
 sum over channels (their relevances of one pixel add up), occlusion by the mean (each channel
 repeats the same window score).
+
+A map depends on (model, image, target, method, options, seed) only, not on the other images of the
+batch or on the chunk size: random draws (SmoothGrad's noise, the ``uniform`` baseline) are a function
+of the seed and the image's shape, the same draws for every image.
 """
 
 import warnings
@@ -12,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from captum.attr import GuidedBackprop, IntegratedGradients, NoiseTunnel, Occlusion, Saliency
+from captum.attr import GuidedBackprop, IntegratedGradients, Occlusion, Saliency
 from torch import nn
 
 from medattn.errors import ConfigError
@@ -30,6 +34,7 @@ class Request:
     options: dict
     baseline: torch.Tensor | None
     chunk: int  # images per forward(+backward) under the memory limit
+    seed: int = 0  # seed of the method's own draws (SmoothGrad noise)
 
 
 @dataclass(frozen=True)
@@ -69,14 +74,26 @@ def _integrated_gradients(req: Request):
 
 
 def _smoothgrad(req: Request) -> torch.Tensor:
-    images = req.images
-    spread = (images.amax() - images.amin()).item()
-    per_eval = min(req.options["n_samples"], max(1, req.chunk // len(images)))
-    grads = NoiseTunnel(Saliency(req.model)).attribute(
-        images, nt_type="smoothgrad", nt_samples=req.options["n_samples"], nt_samples_batch_size=per_eval,
-        stdevs=req.options["noise"] * spread, target=req.targets, abs=True,
-    )  # fmt: skip
-    return _reduce(grads, "max-abs")
+    """Mean |gradient| over ``n_samples`` noisy copies ``x + sigma * e_k`` of each image (Smilkov et al. 2017).
+
+    ``sigma = noise * (max - min)`` of each image on its own, as in the paper. The standard-normal draws
+    ``e_k`` [n_samples, C, H, W] come from a CPU generator seeded with the explanation's seed: every image
+    gets the same draws, scaled by its own sigma, so its map does not depend on its batch position, the
+    other images or the chunk size. The copies run ``req.chunk`` per pass (one image's copies may span passes).
+    """
+    images, n = req.images.detach(), req.options["n_samples"]
+    flat = images.flatten(1)
+    sigmas = req.options["noise"] * (flat.amax(1) - flat.amin(1))
+    generator = torch.Generator().manual_seed(req.seed)
+    draws = torch.randn((n, *images.shape[1:]), generator=generator).to(images)
+    total = torch.zeros_like(images)
+    for copies in torch.arange(len(images) * n, device=images.device).split(req.chunk):
+        owner, sample = copies // n, copies % n
+        noisy = images[owner] + sigmas[owner].view(-1, 1, 1, 1) * draws[sample]
+        gradients = Saliency(req.model).attribute(noisy.requires_grad_(True), target=req.targets[owner], abs=True)
+        for image in owner.unique_consecutive():  # a per-image sum, deterministic on CUDA (unlike index_add_)
+            total[image] += gradients[owner == image].sum(0)
+    return _reduce(total / n, "max-abs")
 
 
 def _deeplift(req: Request):

@@ -6,10 +6,12 @@ as to accuracy. Families and what they cost beyond the maps already computed:
 - faithfulness: deletion/insertion (32 steps) and ROAD in both orders (9 levels): forward passes only.
 - complexity: sparseness (Gini index); free.
 - robustness: max-sensitivity, 10 more explanations per image.
-- repeatability: SSIM and Spearman between runs of the same model spec trained with other seeds.
+- repeatability: SSIM and Spearman between runs whose whole configuration (data, model, training) differs
+  only in the seed (in a study: each variant's runs of all seeds, see ``medattn.study.explain_stage``).
 - sanity: cascading parameter randomisation, one explanation per parameter group (pass/fail).
 """
 
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -18,10 +20,12 @@ import pandas as pd
 import torch
 
 from medattn.explain.api import explain
+from medattn.explain.baselines import Normalisation
 from medattn.explain.chunking import chunk_size
 from medattn.explain.scores import SCORES, complexity, faithfulness, localisation, repeatability, robustness, sanity
 from medattn.io import write_atomic
 
+IMAGE_NORMALISATION = Normalisation()  # how `medattn explain` normalises the images it scores (see job.py)
 QUALITY_FAMILIES = ("localisation", "faithfulness", "complexity", "robustness", "repeatability", "sanity")
 DEFAULT_FAMILIES = QUALITY_FAMILIES
 
@@ -41,11 +45,12 @@ def _localisation(maps: torch.Tensor, masks: torch.Tensor | None) -> dict[str, n
 def _faithfulness(model, images, maps, targets, batch_size: int, seed: int) -> dict[str, np.ndarray]:
     generator = torch.Generator().manual_seed(seed)
     common = {"generator": generator, "batch_size": batch_size}
+    road = {"pixel_std": IMAGE_NORMALISATION.std, **common}  # ROAD_NOISE is in pixel units; images are normalised
     return {
         "deletion_auc": faithfulness.deletion_auc(model.predict, images, maps, targets, **common),
         "insertion_auc": faithfulness.insertion_auc(model.predict, images, maps, targets, **common),
-        "road_morf": faithfulness.road(model.predict, images, maps, targets, order="morf", **common).mean,
-        "road_lerf": faithfulness.road(model.predict, images, maps, targets, order="lerf", **common).mean,
+        "road_morf": faithfulness.road(model.predict, images, maps, targets, order="morf", **road).mean,
+        "road_lerf": faithfulness.road(model.predict, images, maps, targets, order="lerf", **road).mean,
     }
 
 
@@ -86,7 +91,7 @@ def _repeatability(runs, maps: dict, methods: list[str]) -> dict[tuple[str, str]
     """SSIM and Spearman of each run's maps with those of the runs that differ only in the seed."""
     groups = defaultdict(list)
     for run in runs:
-        groups[(repr(run.config.model), repr(_without_seed(run.config)))].append(run.name)
+        groups[seedless_key(run.config)].append(run.name)
     values = {}
     for names in groups.values():
         for name in names if len(names) > 1 else []:
@@ -96,14 +101,19 @@ def _repeatability(runs, maps: dict, methods: list[str]) -> dict[tuple[str, str]
                 pairs = {m: [repeatability.similarity(mine, maps[(o, method)][:, None], m) for o in others
                              if (o, method) in maps]
                          for m in ("ssim", "spearman")}  # fmt: skip
-                values[(name, method)] = {m: np.mean(v, axis=0) for m, v in pairs.items()}
+                values[(name, method)] = {m: np.mean(v, axis=0) for m, v in pairs.items() if v}
     return values
 
 
-def _without_seed(config):
-    from dataclasses import replace
+def seedless_key(config) -> str:
+    """The whole resolved run configuration (data, model, train ...) as canonical JSON, without the seed.
 
-    return replace(config.train, seed=0)
+    Two runs are repeats of each other exactly when their keys are equal: they differ in nothing but the
+    training seed (``train.seed``, from which the split, the synthetic images and the weights derive).
+    """
+    sections = config.to_dict()
+    sections["train"] = {k: v for k, v in sections["train"].items() if k != "seed"}
+    return json.dumps(sections, sort_keys=True, default=list)
 
 
 def score_explanations(job, runs, images, labels, masks, maps: dict, progress=None) -> dict:

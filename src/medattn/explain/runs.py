@@ -1,22 +1,24 @@
 """Trained runs and their evaluation images, ready to explain (one model build and load per run)."""
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from medattn.config import RunConfig, read_yaml
+from medattn.config import RunConfig
 from medattn.data.dataset import CachedImageDataset
 from medattn.data.transforms import build_transform
 from medattn.errors import ConfigError, choose
 from medattn.explain.targets import TargetModel, head_kind
+from medattn.locks import holder
 from medattn.models import create_model
 from medattn.train import rundir
 from medattn.train.checkpoint import CHECKPOINTS, load_weights
-from medattn.train.data import prepare_run_data
+from medattn.train.data import other_dataset, prepare_run_data
 from medattn.train.engine import choose_device
+from medattn.train.final import stored_validation
 
 
 @dataclass
@@ -33,7 +35,7 @@ def read_run_config(path: Path) -> RunConfig:
     """The resolved config of a run directory (one-line error when it is not one)."""
     if not (path / rundir.CONFIG).is_file():
         raise ConfigError(f"{path}: not a run directory (no {rundir.CONFIG})")
-    return RunConfig.from_dict(read_yaml(path / rundir.CONFIG), str(path / rundir.CONFIG))
+    return rundir.read_config(path)
 
 
 def run_names(paths: list[Path]) -> list[str]:
@@ -58,6 +60,8 @@ def load_runs(
         raise ConfigError(f"runs have different image sizes {sorted(sizes)}; explain runs of one image size together")
     runs = []
     for path, name, config in zip(paths, names or run_names([Path(p) for p in paths]), configs, strict=True):
+        if busy := holder(path):  # its checkpoints are those of a half-trained model
+            raise ConfigError(f"{path}: in use by another medattn process ({busy}); explain it when that ends")
         weights = rundir.checkpoint_paths(Path(path), checkpoint)[0]
         if not weights.is_file():
             raise ConfigError(f"{path}: no '{checkpoint}' checkpoint ({weights.name}); has the run finished an epoch?")
@@ -91,7 +95,7 @@ class EvaluationImages:
 
 def evaluation_images(config: RunConfig, split: str = "test", data_path: str | None = None) -> EvaluationImages:
     """The ``split`` images of a run's dataset (or of ``data_path`` with the run's recipe)."""
-    data = replace(config.data, path=data_path) if data_path else config.data
+    data = other_dataset(config.data, {"path": data_path}) if data_path else config.data
     size = config.model.image_size
     prepared = prepare_run_data(data, size, config.train.seed)
     splits = sorted({r.split for r in prepared.source.records if r.split})
@@ -103,6 +107,16 @@ def evaluation_images(config: RunConfig, split: str = "test", data_path: str | N
     )
     paths = [prepared.source.records[i].path for i in indices]
     return EvaluationImages(dataset, paths, tuple(prepared.source.classes), has_masks)
+
+
+def check_classes(runs: list[LoadedRun], classes: tuple[str, ...]) -> None:
+    """Refuse images whose classes are not those every run was trained on (as ``medattn test --data`` does).
+
+    Raises:
+        ConfigError: naming the run, its classes and the dataset's (from the run's ``predictions-val.csv``).
+    """
+    for run in runs:
+        stored_validation(run.path, classes)  # the one class check, as `medattn test --data` does
 
 
 def predict(run: LoadedRun, images: EvaluationImages, batch_size: int = 64) -> np.ndarray:

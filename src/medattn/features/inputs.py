@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from medattn.config import RunConfig, read_yaml
 from medattn.errors import ConfigError
 from medattn.features.usage import ModelOutputs
 from medattn.study.results import load_study_dir, read_predictions_file
@@ -41,7 +40,7 @@ def run_data(run: Path) -> tuple[Path, str | None]:
     """The dataset folder the run was trained on and its recipe (the synthetic benchmark's cached copy without one)."""
     from medattn.train.data import synthetic_dataset_path
 
-    config = RunConfig.from_dict(read_yaml(run / rundir.CONFIG), str(run / rundir.CONFIG))
+    config = rundir.read_config(run)
     if config.data.path:
         return Path(config.data.path).resolve(), config.data.recipe
     return synthetic_dataset_path(config.data, config.model.image_size, config.train.seed).resolve(), "synthetic"
@@ -85,16 +84,26 @@ def measured_features(
     """Features measured from the models' images and lesion masks, indexed by resolved image path.
 
     The masks come from ``data`` (with ``recipe``), or without it from each model's own training
-    data; images without a mask get NaN lesion features, and a dataset without masks has none.
+    data; images without a mask get NaN lesion features, and a dataset without masks has none. A
+    release that annotates its images (``DataSource.features``, e.g. PH2's dermoscopic criteria) adds
+    those columns, categorical ones kept as categories.
     """
     from medattn.data.sources import open_source
     from medattn.features.measure import measure_dataset
 
     sources = {(Path(data).resolve(), recipe)} if data else {run_data(Path(m.run)) for m in models}
     masks: dict[str, str | None] = {}
+    annotated = []
     for folder, folder_recipe in sources:
-        masks |= {str(Path(r.path).resolve()): r.mask for r in open_source(folder, folder_recipe).records}
+        source = open_source(folder, folder_recipe)
+        masks |= {str(Path(r.path).resolve()): r.mask for r in source.records}
+        if source.features is not None:
+            annotated.append(source.features.set_axis([str(Path(p).resolve()) for p in source.features.index]))
     paths = sorted({str(Path(p).resolve()) for m in models for p in m.predictions.paths})
     table = measure_dataset(paths, [masks.get(p) for p in paths], progress=progress)
     table.index = table.pop("path").to_numpy()
-    return table.dropna(axis=1, how="all")  # lesion features of a dataset without masks
+    table = table.dropna(axis=1, how="all")  # lesion features of a dataset without masks
+    if annotated:
+        release = pd.concat(annotated)
+        table = table.join(release[~release.index.duplicated()], how="left")
+    return table

@@ -3,17 +3,22 @@
 Pairing: a variant's run is paired with the baseline's run of the same seed (``medattn.study.grid.baseline_of``:
 same factor values except the study's ``baseline`` factors). The study uses the training seed as the split seed,
 so a pair shares its data split; every test metric (:data:`~medattn.study.results.METRICS`) of every test split
-and every explanation score is compared with :func:`~medattn.study.stats.compare_paired`. The comparisons of one
-metric on one test split (or one explanation score) form a Holm family (:func:`~medattn.study.stats.apply_holm` on
-the Wilcoxon p-values): every variant against the baseline is one question asked several times. Seed 004's
-uncorrected Welch marks (:func:`~medattn.study.stats.apply_marks`) are kept beside them, to read the study as that
-paper's Table 2 would.
+and every explanation score is compared with :func:`~medattn.study.stats.compare_paired`.
 
-The Bayesian test's ``rho`` (Nadeau & Bengio 2003) is 0 when every seed is tested on the same images (the runs
-differ by seed only) and the study's test fraction when each seed draws its own split, as
-:func:`~medattn.study.stats.correlated_t_test` documents. DeLong's test compares the two AUCs of each pair on
-their shared test set, one test per seed (not corrected for multiplicity: it is a per-split view, not the
-study-level test).
+Holm families (:func:`~medattn.study.stats.apply_holm` on the Wilcoxon p-values): one per metric and test split,
+or per explanation score and method, holding every variant's comparison with its baseline on it (every variant
+against the baseline is one question asked several times). The comparisons of attention variants with their
+parameter-matched controls form families of their own, by the same rule. The family-wise error rate is controlled
+within each family, not over the report. Seed 004's uncorrected Welch marks (:func:`~medattn.study.stats.apply_marks`)
+are kept beside them, to read the study as that paper's Table 2 would.
+
+ROPE: each metric's and score's default (:mod:`medattn.study.measures`, on the measure's own scale), or the study
+YAML's ``rope:`` override.
+
+The Bayesian test's ``rho`` (Nadeau & Bengio 2003) comes from :func:`medattn.study.correlation.split_correlation`:
+0 when every seed is tested on the same images, else ``n_test / (n_test + n_train)`` of each pair's runs.
+DeLong's test compares the two AUCs of each pair on their shared
+test set, one test per seed (not corrected for multiplicity: it is a per-split view, not the study-level test).
 """
 
 from dataclasses import dataclass, replace
@@ -22,8 +27,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from medattn.config import DataSpec
 from medattn.errors import ConfigError
+from medattn.study.correlation import split_correlation
+from medattn.study.measures import rope_of
 from medattn.study.results import (
     METRICS,
     Predictions,
@@ -38,7 +44,6 @@ from medattn.study.results import (
 )
 from medattn.study.stats import Comparison, DeLongResult, apply_holm, apply_marks, compare_paired, delong_test
 
-ROPE = 0.01  # metric units: one percentage point of accuracy or AUC
 FPR_GRID = np.linspace(0.0, 1.0, 101)
 CURVE_COLUMNS = ("train_loss", "val_loss", "val_auc_roc")
 COST_FIELDS = ("params", "attention_params", "macs", "latency_ms", "train_images_per_second")
@@ -61,6 +66,11 @@ class VariantComparison:
     seeds: tuple[int, ...]
     welch_mark: str = ""
 
+    @property
+    def family_size(self) -> int | None:
+        """How many comparisons this one's Holm-adjusted p was corrected with (see :func:`holm_family`)."""
+        return self.comparison.family_size
+
     def to_dict(self) -> dict:
         c = self.comparison
         return {
@@ -70,7 +80,7 @@ class VariantComparison:
             "p_better": c.p_better, "p_better_ci": list(c.p_better_ci), "bayes": c.bayes._asdict(),
             "wilcoxon_p": c.wilcoxon_p, "p_adjusted": c.p_adjusted, "p_adjustment": c.p_adjustment, "mark": c.mark,
             "welch_p": c.welch_p, "welch_mark": self.welch_mark, "hedges_g": c.hedges_g, "rope": c.rope,
-            "rho": c.rho, "seeds": list(self.seeds),
+            "rho": c.rho, "family_size": c.family_size, "seeds": list(self.seeds),
         }  # fmt: skip
 
 
@@ -101,7 +111,9 @@ class StudyAnalysis:
     """Everything the report shows; frames are long tables (see each function for the columns).
 
     ``classes`` are the class names of the test predictions (for binary tasks the second is the positive class of
-    the ROC curves and DeLong's test); ``unusable`` says which runs' prediction files were left out, and why.
+    the ROC curves and DeLong's test); ``unusable`` says which runs' prediction files were left out, and why;
+    ``rho`` maps each compared (variant, baseline) pair to the rho its comparisons used, ``rho_reason`` says how it
+    was chosen.
     """
 
     data: StudyData
@@ -109,7 +121,7 @@ class StudyAnalysis:
     summary: pd.DataFrame
     comparisons: list[VariantComparison]
     skipped: list[str]
-    rho: float
+    rho: dict[tuple[str, str], float]
     rho_reason: str
     classes: list[str]
     unusable: list[str]
@@ -127,9 +139,10 @@ def analyse_study(folder) -> StudyAnalysis:
     values = value_frame(data)
     predictions, unusable = usable_test_predictions(data)
     rho, reason = split_correlation(data, predictions)
-    comparisons, skipped = compare_variants(values, data.baselines, rho=rho)
+    ropes = data.study.rope
+    comparisons, skipped = compare_variants(values, data.baselines, rho=rho, ropes=ropes)
     # attention vs its parameter-matched control: is a gain attention, or only size? (its own Holm families)
-    against_controls, _ = compare_variants(values, data.controls, rho=rho)
+    against_controls, _ = compare_variants(values, data.controls, rho=rho, ropes=ropes)
     comparisons += against_controls
     classes = next((found.classes for found in predictions.values() if found is not None), [])
     return StudyAnalysis(
@@ -166,23 +179,21 @@ def summarise_values(values: pd.DataFrame) -> pd.DataFrame:
     return grouped.agg(mean="mean", std="std", n="size").reset_index()
 
 
-def split_correlation(data: StudyData, predictions: dict[str, Predictions | None]) -> tuple[float, str]:
-    """``rho`` for the Bayesian correlated t-test, and why (see the module docstring)."""
-    test_sets: dict[int, frozenset] = {}
-    for run in data.runs:
-        if predictions.get(run.key) is not None:
-            test_sets.setdefault(run.seed, frozenset(predictions[run.key].paths))
-    if len(test_sets) >= 2 and len(set(test_sets.values())) == 1:
-        return 0.0, "every seed is tested on the same images, so runs differ by their seed only: rho = 0"
-    fraction = float((data.runs[0].config.get("data") or {}).get("test_fraction") or DataSpec.test_fraction)
-    how = "each seed draws its own split" if len(test_sets) >= 2 else "fewer than 2 seeds with test predictions"
-    return fraction, f"{how}: rho = the test fraction, {fraction:g} (Nadeau & Bengio 2003)"
-
-
 def compare_variants(
-    values: pd.DataFrame, baselines: dict[str, str], *, rho: float = 0.0
+    values: pd.DataFrame,
+    baselines: dict[str, str],
+    *,
+    rho: float | dict[tuple[str, str], float] = 0.0,
+    ropes: dict[str, float] | None = None,
 ) -> tuple[list[VariantComparison], list[str]]:
     """Every variant against its baseline on every (source, metric) both have, over the seeds both have.
+
+    Args:
+        values: :func:`~medattn.study.results.value_frame`.
+        baselines: variant -> the variant it is compared with.
+        rho: one rho for every comparison, or one per (variant, baseline) pair (:func:`split_correlation`).
+        ropes: ROPE overrides per metric or score (the study's ``rope:``); the rest use their defaults
+            (:func:`medattn.study.measures.rope_of`).
 
     Returns:
         The comparisons with Holm marks over the whole family and seed 004's Welch marks, and one line per
@@ -206,14 +217,16 @@ def compare_variants(
                 continue
             comparison = compare_paired(
                 pairs[variant].to_numpy(), pairs[baseline].to_numpy(), metric=metric,
-                higher_is_better=higher_is_better(source, metric), rope=ROPE, rho=rho,
+                higher_is_better=higher_is_better(source, metric), rope=rope_of(metric, ropes),
+                rho=rho[(variant, baseline)] if isinstance(rho, dict) else rho,
             )  # fmt: skip
             found.append(VariantComparison(variant, baseline, source, comparison, tuple(map(int, pairs.index))))
     return _with_family_marks(found), list(skipped)
 
 
 def holm_family(item: VariantComparison) -> tuple[str, str]:
-    """The Holm family of a comparison: its test split (or score source) and metric."""
+    """The Holm family of a comparison within one :func:`compare_variants` call: its test split (or explanation
+    source) and metric (or score). Each call (baselines, parameter-matched controls) has families of its own."""
     return item.source, item.comparison.metric
 
 

@@ -13,7 +13,12 @@ baseline: {attention: none}                            # every other variant is 
 ood:                                                   # extra test sets, evaluated after training
   - {name: ood_test, path: /data/other-hospital, recipe: brain-tumor-mri}
 explain: {methods: [gradcam, saliency], n: 4, scores: [localisation, faithfulness]}
+rope: {auc_roc: 0.02, ece: 0.005}                      # optional: ROPE per metric/score over the defaults
 ```
+
+``rope`` overrides the default region of practical equivalence of single metrics or explanation scores
+(:mod:`medattn.study.measures` lists the defaults and the rule behind them). It only changes the analysis, so it
+is left out of the study's digest: editing it never asks for ``--force`` or retrains anything.
 """
 
 import hashlib
@@ -23,9 +28,12 @@ from pathlib import Path
 
 from medattn.config import DataSpec, ModelSpec, TrainSpec, read_yaml
 from medattn.errors import ConfigError
+from medattn.study.measures import check_ropes
+from medattn.validation import check_values
 
 SECTIONS = {"model": ModelSpec, "train": TrainSpec, "data": DataSpec}
-KEYS = ("name", "data", "model", "train", "factors", "seeds", "baseline", "ood", "explain", "search")
+KEYS = ("name", "data", "model", "train", "factors", "seeds", "baseline", "ood", "explain", "search", "rope")
+ANALYSIS_ONLY = ("rope",)  # keys that change the report, not the runs: not part of the digest
 
 
 def factor_section(name: str) -> str:
@@ -51,13 +59,15 @@ class StudyConfig:
     ood: tuple[dict, ...] = ()
     explain: dict = field(default_factory=dict)
     search: dict = field(default_factory=dict)
+    rope: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def digest(self) -> str:
-        """Hash of the whole study definition (a changed file is detected)."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=list).encode()).hexdigest()
+        """Hash of the study definition but its analysis-only keys (a changed file is detected)."""
+        runs = {key: value for key, value in self.to_dict().items() if key not in ANALYSIS_ONLY}
+        return hashlib.sha256(json.dumps(runs, sort_keys=True, default=list).encode()).hexdigest()
 
 
 def parse_study(data: dict, source: str = "study") -> StudyConfig:
@@ -67,31 +77,66 @@ def parse_study(data: dict, source: str = "study") -> StudyConfig:
     unknown = sorted(set(data) - set(KEYS))
     if unknown:
         raise ConfigError(f"{source}: unknown key '{unknown[0]}'; valid keys: {', '.join(KEYS)}")
-    factors = data.get("factors") or {}
-    for name, values in factors.items():
-        factor_section(name)
-        if not isinstance(values, list) or not values:
-            raise ConfigError(f"{source}: factors.{name} must be a non-empty list")
-    seeds = data.get("seeds", [0])
-    if isinstance(seeds, int):
-        seeds = list(range(seeds))
-    if not seeds or not all(isinstance(s, int) for s in seeds):
-        raise ConfigError(f"{source}: seeds must be a list of integers or a count")
-    for key in ("data", "model", "train", "baseline", "explain", "search"):
+    for key in ("data", "model", "train", "factors", "baseline", "explain", "search"):
         if not isinstance(data.get(key) or {}, dict):
             raise ConfigError(f"{source}: '{key}' must be a mapping")
+    for name, section in SECTIONS.items():  # validated, but kept as written (the digest of existing studies stays)
+        section.from_dict(data.get(name) or {}, f"{source} [{name}]")
+    factors = data.get("factors") or {}
+    _check_factors(factors, source)
+    seeds = _check_seeds(data.get("seeds", [0]), source)
     from medattn.study.search import parse_search  # here: search.py imports this module
 
     parse_search(data.get("search") or {}, source, factors)
-    for name in data.get("baseline") or {}:
+    _check_baseline(data.get("baseline") or {}, factors, source)
+    ood = _check_ood(data.get("ood") or (), source)
+    check_values("StudyExplain", data.get("explain") or {}, f"{source} [explain]")
+    kwargs = {k: data[k] for k in ("data", "model", "train", "baseline", "explain", "search") if data.get(k)}
+    kwargs["rope"] = check_ropes({} if data.get("rope") is None else data["rope"], source)
+    return StudyConfig(data.get("name") or Path(source).stem, factors=factors, seeds=tuple(seeds), ood=ood, **kwargs)
+
+
+def _check_factors(factors: dict, source: str) -> None:
+    for name, values in factors.items():
+        section = factor_section(name)
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{source}: factors.{name} must be a non-empty list")
+        for value in values:
+            check_values(SECTIONS[section], {name: value}, f"{source} [factors]")
+
+
+def _check_seeds(seeds, source: str) -> tuple[int, ...]:
+    """A count (``seeds: 3`` = 0, 1, 2) or a list of distinct seeds."""
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = list(range(check_values("StudySeedCount", {"seeds": seeds}, source)["seeds"]))
+    seeds = check_values("StudySeeds", {"seeds": seeds}, source)["seeds"]
+    if not seeds or len(set(seeds)) < len(seeds):
+        raise ConfigError(f"{source}: seeds must be a list of integers or a count, no seed twice; got {list(seeds)}")
+    return seeds
+
+
+def _check_baseline(baseline: dict, factors: dict, source: str) -> None:
+    for name, value in baseline.items():
         if name not in factors:
             raise ConfigError(f"{source}: baseline.{name} is not one of the factors ({', '.join(factors) or 'none'})")
-    ood = tuple(data.get("ood") or ())
-    for entry in ood:
+        if value not in factors[name]:
+            choices = ", ".join(map(str, factors[name]))
+            raise ConfigError(f"{source}: baseline.{name} '{value}' is not a value of factors.{name} ({choices})")
+
+
+def _check_ood(entries, source: str) -> tuple[dict, ...]:
+    """Extra test sets: a name that becomes file names (``medattn.io.check_file_name``), a path, optionally a
+    recipe and a split; names are distinct."""
+    if not isinstance(entries, list | tuple):
+        raise ConfigError(f"{source}: ood must be a list of {{name, path}} entries")
+    for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or "name" not in entry or "path" not in entry:
             raise ConfigError(f"{source}: every ood entry needs a name and a path")
-    kwargs = {k: data[k] for k in ("data", "model", "train", "baseline", "explain", "search") if data.get(k)}
-    return StudyConfig(data.get("name") or Path(source).stem, factors=factors, seeds=tuple(seeds), ood=ood, **kwargs)
+        check_values("StudyOod", entry, f"{source} [ood {i + 1}]")
+    names = [entry["name"] for entry in entries]
+    if len(set(names)) < len(names):
+        raise ConfigError(f"{source}: ood names must be distinct, got {', '.join(names)}")
+    return tuple(entries)
 
 
 STUDY_PRESETS = Path(__file__).parents[1] / "presets" / "studies"

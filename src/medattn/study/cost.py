@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from medattn.config import RunConfig, read_yaml
 from medattn.models import create_model
 from medattn.models.summary import count_macs, model_info
+from medattn.train.rundir import read_config
 
 LATENCY_BATCH = 8
 LATENCY_REPEATS = 5
@@ -48,7 +48,7 @@ def training_throughput(run_dir: Path) -> float | None:
 
 def training_cost(run_dir: Path) -> dict:
     """Parameters (all / attention), MACs per image, inference ms per image, training images/s."""
-    config = RunConfig.from_dict(read_yaml(Path(run_dir) / "config.yaml"), str(run_dir))
+    config = read_config(Path(run_dir))
     size = config.model.image_size or 224
     model = create_model(config.model, load_weights=False)
     names = set(model.attention_parameters)

@@ -4,6 +4,11 @@ A task trains (or resumes) one run directory and evaluates it; it returns its ou
 driver, and only the driver writes the study database, so no database is shared across machines.
 On a Ray cluster the study folder must be on storage every node sees (run directories and their
 per-epoch checkpoints are written by the workers, as any checkpointing trainer needs).
+
+A task holds its run directory's lock (``medattn.locks``) from its log's first line to its last OOD score, on the
+host that runs it: a run directory another live process holds fails the task with that process's PID instead of
+being trained twice. Ray tasks share their driver's fate (Ray ends them when the driver dies), so the next driver can
+put the runs they left ``running`` back in the queue even where their hosts' locks cannot be seen from its own.
 """
 
 import time
@@ -62,22 +67,23 @@ def _train_and_evaluate(task: Task) -> tuple[dict, dict]:
     import json
 
     from medattn.config import RunConfig
+    from medattn.locks import hold_folder
     from medattn.study.cost import training_cost
     from medattn.train.final import test_run
     from medattn.train.report import Reporter
     from medattn.train.run import train_run
 
     run_dir = Path(task.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     config = RunConfig.from_dict(task.config, f"run {task.key}")
-    resume = (run_dir / "config.yaml").exists()
-    with open(run_dir / "train.log", "a") as log:
-        train_run(config, run_dir, resume=resume, reporter=Reporter(quiet=True, file=log))
-    metrics = {p.stem.removeprefix("metrics-"): json.loads(p.read_text()) for p in run_dir.glob("metrics-*.json")}
-    for entry in task.ood:
-        data = {k: v for k, v in entry.items() if k in ("path", "recipe")}
-        metrics[entry["name"]] = test_run(run_dir, split=entry.get("split", "test"), data=data, name=entry["name"])
-    return metrics, training_cost(run_dir)
+    with hold_folder(run_dir, "run directory"):  # held from the log's first line to the last OOD score
+        resume = (run_dir / "config.yaml").exists()
+        with open(run_dir / "train.log", "a") as log:
+            train_run(config, run_dir, resume=resume, reporter=Reporter(quiet=True, file=log))
+        metrics = {p.stem.removeprefix("metrics-"): json.loads(p.read_text()) for p in run_dir.glob("metrics-*.json")}
+        for entry in task.ood:
+            data = {k: v for k, v in entry.items() if k in ("path", "recipe")}
+            metrics[entry["name"]] = test_run(run_dir, split=entry.get("split", "test"), data=data, name=entry["name"])
+        return metrics, training_cost(run_dir)
 
 
 def run_local(tasks: list[Task], workers: int, on_start: Callable[[Task], None]) -> Iterator[Outcome]:

@@ -24,14 +24,11 @@ from medattn.models.attention.base import CONTROL_PREFIX
 from medattn.study.config import StudyConfig, read_study
 from medattn.study.explain_stage import EXPLAIN, variant_name
 from medattn.study.grid import Cell, baseline_of
-from medattn.study.runner import RUNS, STORE
+from medattn.study.measures import LOWER_IS_BETTER, METRICS, higher_is_better  # noqa: F401 (re-exported)
+from medattn.study.runner import RUNS, STORE, has_run_directory
 from medattn.study.store import RunRow, StudyStore
 from medattn.train.rundir import HISTORY
 
-#: Test-set metrics the report compares; lower is better for those in LOWER_IS_BETTER. Kept short on purpose:
-#: every metric joins the Holm family, so each one added costs the others power.
-METRICS = ("auc_roc", "balanced_accuracy", "accuracy", "f1", "recall", "specificity", "ece")
-LOWER_IS_BETTER = frozenset({"ece", "brier"})
 VALUE_COLUMNS = ("variant", "seed", "source", "metric", "value")
 
 
@@ -58,6 +55,7 @@ class StudyData:
         study: its study definition (``study.yaml``).
         runs: finished runs of the grid, in grid order.
         failed: failed runs of the grid whose cell has no finished run.
+        missing: runs recorded done whose run directory is gone (not reported; ``medattn study`` trains them again).
         counts: runs of the grid per status (done, failed, pending, running).
         variants: variant label -> factor values (without the seed), in grid order.
         baselines: variant label -> the label of the baseline it is compared with (baseline variants are absent).
@@ -73,6 +71,7 @@ class StudyData:
     variants: dict[str, dict]
     baselines: dict[str, str] = field(default_factory=dict)
     controls: dict[str, str] = field(default_factory=dict)
+    missing: list[RunRow] = field(default_factory=list)
 
     @property
     def test_splits(self) -> list[str]:
@@ -96,12 +95,17 @@ def load_study_dir(folder: str | Path) -> StudyData:
     study = read_study(folder / "study.yaml")
     with StudyStore(folder / STORE) as store:
         rows = [row for row in store.runs() if _in_grid(row.cell, study)]
-    done = _latest_per_cell([row for row in rows if row.status == "done"])
-    counts = {status: sum(row.status == status for row in rows) for status in ("done", "failed", "pending", "running")}
+    gone = {row.key for row in rows if row.status == "done" and not has_run_directory(folder, row.key)}
+    kept = [row for row in rows if row.key not in gone]
+    done = _latest_per_cell([row for row in kept if row.status == "done"])
+    finished_cells = {_cell_id(row.cell) for row in done}
+    missing = [row for row in rows if row.key in gone and _cell_id(row.cell) not in finished_cells]
+    counts = {status: sum(row.status == status for row in kept) for status in ("done", "failed", "pending", "running")}
+    if missing:
+        counts["missing"] = len(missing)
     if not done:
         described = ", ".join(f"{n} {status}" for status, n in counts.items() if n) or "no runs"
         raise ConfigError(f"{folder}: no finished runs to report ({described})")
-    finished_cells = {_cell_id(row.cell) for row in done}
     return StudyData(
         folder=folder,
         study=study,
@@ -111,6 +115,7 @@ def load_study_dir(folder: str | Path) -> StudyData:
         variants={variant_label(row.cell): _without_seed(row.cell) for row in rows},
         baselines=_baselines(rows, study.baseline),
         controls=_controls(rows),
+        missing=missing,
     )
 
 
@@ -171,15 +176,6 @@ def _controls(rows: list[RunRow]) -> dict[str, str]:
         if attention.startswith(CONTROL_PREFIX) and _cell_id(mechanism) in cells:
             pairs[variant_label(mechanism)] = variant_label(cell)
     return pairs
-
-
-def higher_is_better(source: str, metric: str) -> bool:
-    """Direction of a metric or explanation score (losses, ECE, Brier, deletion AUC ... are lower-is-better)."""
-    if source.startswith("explanations"):
-        from medattn.explain.scores import SCORES
-
-        return SCORES[metric].higher_is_better if metric in SCORES else True
-    return metric not in LOWER_IS_BETTER and not metric.endswith("loss")
 
 
 def metric_value(metrics: dict, split: str, metric: str) -> float | None:
@@ -274,5 +270,8 @@ def read_history(run: StudyRun) -> pd.DataFrame | None:
     path = run.folder / HISTORY
     if not path.is_file():
         return None
-    history = pd.read_csv(path)
+    try:
+        history = pd.read_csv(path)
+    except (ValueError, OSError) as error:  # binary, truncated or empty (pandas' parser errors are ValueErrors)
+        raise ConfigError(f"{path}: damaged history file ({' '.join(str(error).split())[:120]})") from None
     return None if history.empty else history

@@ -4,8 +4,14 @@ Re-running the same command is the resume: finished runs are skipped, runs that 
 when the study was killed resume from their last completed epoch, failed runs are retried. A study
 folder remembers the study definition it was made for; another definition is refused instead of
 being mixed with old results.
+
+One driver at a time: the study holds its folder's lock (``medattn.locks``) from start to end, so a
+second ``medattn study`` on the same folder is refused with the first one's PID. A run directory
+that another live process holds (a worker left by a driver killed alone, a ``medattn train
+--resume`` started by hand) stays ``running`` and is not handed out again: it is listed as busy.
 """
 
+import errno
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +19,7 @@ from pathlib import Path
 
 from medattn.config import write_yaml
 from medattn.errors import ConfigError
+from medattn.locks import hold_folder, holder
 from medattn.study.config import StudyConfig
 from medattn.study.executor import Outcome, Task, dispatch
 from medattn.study.grid import Cell, expand_grid
@@ -48,8 +55,18 @@ def open_store(out: Path, study: StudyConfig, cells: list[Cell], force: bool = F
     write_yaml(out / "study.yaml", study.to_dict() | {"seeds": list(study.seeds), "ood": list(study.ood)})
     for cell in cells:
         store.register(cell.key, cell.factors, cell.config.to_dict())
-    store.reset_stale()
     return store
+
+
+def has_run_directory(out: Path, key: str) -> bool:
+    """Whether the run directory of ``key`` is still there (a deleted one is trained again, not counted done)."""
+    return (out / RUNS / key).is_dir()
+
+
+def busy_runs(store: StudyStore, out: Path) -> dict[str, str]:
+    """The ``running`` runs whose directory another live process holds, with its holder (``PID N on HOST``)."""
+    holders = {row.key: holder(out / RUNS / row.key) for row in store.runs("running")}
+    return {key: found for key, found in holders.items() if found}
 
 
 @dataclass(frozen=True)
@@ -92,8 +109,14 @@ def run_study(
         stage_progress: ``(done, total, description)`` during the dataset audit and the explanation stage.
     """
     check_data(study)
+    preflight(study)
     out = Path(out)
-    execution = Execution(workers, executor, address, threads, progress)
+    with hold_folder(out, "study folder"):
+        return _run_stages(study, out, Execution(workers, executor, address, threads, progress), force, stage_progress)
+
+
+def _run_stages(study: StudyConfig, out: Path, execution: Execution, force: bool, stage_progress) -> dict:
+    """The search stage (if any), the dataset audit, the final grid and the explanation stage."""
     summary = {"name": study.name, "folder": str(out)}
     if study.search:
         from medattn.study.search import best_settings, final_cells, run_score, search_cells, study_search
@@ -110,6 +133,8 @@ def run_study(
     audit_data(study, out, stage_progress)
     stage = run_cells(study, cells, out, execution, force)
     summary |= {"counts": stage["counts"], "failures": stage["failures"], "results": str(out / RESULTS)}
+    if stage["busy"]:
+        summary["busy"] = [{"key": key, "holder": found} for key, found in stage["busy"].items()]
     if study.explain:
         from medattn.study.explain_stage import explain_study
 
@@ -123,6 +148,20 @@ def check_data(study: StudyConfig) -> None:
         raise ConfigError(
             f"study '{study.name}': data.recipe '{study.data['recipe']}' needs the dataset's folder; pass --data PATH"
         )
+
+
+def preflight(study: StudyConfig) -> None:
+    """Every check the study can get before its folder is made and anything trains: each cell's resolved settings
+    (the search grid's too), the baseline, the explanation settings."""
+    if study.search:
+        from medattn.study.search import search_cells
+
+        search_cells(study)
+    expand_grid(study)
+    if study.explain:
+        from medattn.study.explain_stage import explain_settings
+
+        explain_settings(study)
 
 
 def audit_data(study: StudyConfig, out: Path, progress=None) -> None:
@@ -140,16 +179,19 @@ def audit_data(study: StudyConfig, out: Path, progress=None) -> None:
 
 
 def run_cells(study: StudyConfig, cells: list[Cell], out: Path, execution: Execution, force: bool) -> dict:
-    """Run the unfinished ``cells`` in ``out``; their counts, failures and the keys of finished runs."""
+    """Run the unfinished ``cells`` in ``out``; their counts, failures, the keys of finished runs and the busy runs
+    (held by another live process: left out)."""
     with open_store(out, study, cells, force) as store:
-        finished = {row.key for row in store.runs("done")}
+        finished = {row.key for row in store.runs("done") if has_run_directory(out, row.key)}  # a deleted one reruns
+        busy = busy_runs(store, out)
+        store.reset_stale(keep=set(busy))  # runs left "running" by a killed study go back in the queue
         threads = execution.threads or threads_per_worker(execution.workers if execution.executor == "local" else 1)
         tasks = [
             Task(cell.key, cell.config.to_dict(), str(out / RUNS / cell.key), threads, tuple(study.ood))
             for cell in cells
-            if cell.key not in finished
+            if cell.key not in finished and cell.key not in busy
         ]
-        state = StudyProgress(total=len(cells), done=len(finished))
+        state = StudyProgress(total=len(cells), done=len(finished), running=len(busy))
         _report(execution.progress, state)
         in_process = execution.executor == "local" and execution.workers == 1
 
@@ -164,7 +206,7 @@ def run_cells(study: StudyConfig, cells: list[Cell], out: Path, execution: Execu
         failures = [{"key": row.key, "cell": row.cell, "error": row.error} for row in store.runs("failed")]
         done = {row.key for row in store.runs("done")}
         store.export(out / RESULTS)  # one row per run: factors, status, metrics, cost (for pandas)
-        return {"counts": store.counts(), "failures": failures, "done": done}
+        return {"counts": store.counts(), "failures": failures, "done": done, "busy": busy}
 
 
 def _record(store: StudyStore, outcome: Outcome, state: StudyProgress) -> None:
@@ -172,9 +214,19 @@ def _record(store: StudyStore, outcome: Outcome, state: StudyProgress) -> None:
     if outcome.status == "done":
         store.mark_done(outcome.key, outcome.metrics, outcome.cost, outcome.seconds)
         state.done += 1
+    elif outcome.error.startswith(_DISK_ERRORS):  # not the run's fault, and every later run would fail too
+        raise ConfigError(
+            f"run {outcome.key}: {outcome.error.split(': ', 1)[1]}; the study stopped: free some space (or make the "
+            "folder writable) and run the same command again (finished runs are kept, this one is retried)"
+        )
     else:
         store.mark_failed(outcome.key, outcome.error, outcome.details, outcome.seconds)
         state.failed += 1
+
+
+# the error lines of runs that failed on a full disk, a full quota or a read-only file system (executor.run_task's)
+_DISK_ERRORS = tuple(f"{name}: [Errno {code}]" for name in ("OSError", "PermissionError")
+                     for code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS))  # fmt: skip
 
 
 def _report(progress, state: StudyProgress) -> None:

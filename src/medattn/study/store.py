@@ -2,7 +2,8 @@
 
 A run is keyed by the hash of its resolved configuration (``medattn.study.grid.config_key``), so a changed config is
 a new row (and run directory), never a silent overwrite. A row moves ``pending -> running -> done | failed``;
-``reset_stale`` puts the ``running`` rows of a killed study back to ``pending``.
+``reset_stale`` puts the ``running`` rows of a killed study back to ``pending`` (the runner keeps those whose run
+directory a live process still holds, and holds the study folder's lock so that no other driver is running).
 
 Concurrency: the database uses WAL journaling and a busy timeout, and every write is one ``BEGIN IMMEDIATE``
 transaction, so several processes on one machine can write at once and a crash (even ``kill -9``) leaves either the
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from medattn.errors import ConfigError, choose
 from medattn.io import write_atomic
+from medattn.study.store_checks import database_errors, decode_column
 
 SCHEMA_VERSION = 1
 STATUSES = ("pending", "running", "done", "failed")
@@ -123,11 +125,13 @@ class StudyStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: no implicit transactions; ours are explicit BEGIN IMMEDIATE (see transaction()).
-        self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        with database_errors(self.path):
+            self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         self._depth = 0
         try:
-            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            self._enable_wal(timeout)
+            with database_errors(self.path):
+                self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+                self._enable_wal(timeout)
             with self.transaction():
                 self._create_schema()
         except BaseException:
@@ -178,19 +182,20 @@ class StudyStore:
             # IMMEDIATE takes the write lock up front, so the busy timeout applies (a deferred read-then-write
             # transaction fails at once with "database is locked" when another process wrote in between).
             begin, commit, rollback = "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"
-        self._conn.execute(begin)
-        self._depth += 1
-        try:
-            yield
-            self._conn.execute(commit)
-        except BaseException:
-            if self._conn.in_transaction:
-                self._conn.execute(rollback)
-                if self._depth > 1:  # a rolled-back savepoint stays open until released
-                    self._conn.execute(commit)
-            raise
-        finally:
-            self._depth -= 1
+        with database_errors(self.path):  # damaged, full or read-only: one line naming the file
+            self._conn.execute(begin)
+            self._depth += 1
+            try:
+                yield
+                self._conn.execute(commit)
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute(rollback)
+                    if self._depth > 1:  # a rolled-back savepoint stays open until released
+                        self._conn.execute(commit)
+                raise
+            finally:
+                self._depth -= 1
 
     def _meta(self, name: str) -> str | None:
         row = self._conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
@@ -286,17 +291,20 @@ class StudyStore:
         line, full = _error_fields(error, traceback)
         self._update(key, "status = 'failed', error = ?, traceback = ?, seconds = ?", (line, full, seconds))
 
-    def reset_stale(self, alive_workers: set[str] | None = None) -> list[str]:
+    def reset_stale(self, alive_workers: set[str] | None = None, *, keep: set[str] = frozenset()) -> list[str]:
         """Put ``running`` runs whose worker is gone back to ``pending``; returns their keys.
 
         Args:
             alive_workers: workers still running; None resets every running run (a new invocation's start,
                 when no worker of the old one can be alive).
+            keep: keys of runs to leave ``running`` whatever their worker (their run directory is held by a live
+                process, ``medattn.locks``).
         """
         alive = sorted(alive_workers or ())
         where = f" AND worker NOT IN ({', '.join('?' * len(alive))})" if alive else ""
         with self.transaction():
-            keys = [r[0] for r in self._conn.execute(f"SELECT key FROM runs WHERE status = 'running'{where}", alive)]
+            found = self._conn.execute(f"SELECT key FROM runs WHERE status = 'running'{where}", alive)
+            keys = [r[0] for r in found if r[0] not in keep]
             self._conn.executemany(
                 "UPDATE runs SET status = 'pending', worker = NULL, updated = ? WHERE key = ?",
                 [(_now(), key) for key in keys],
@@ -318,16 +326,16 @@ class StudyStore:
 
     def _select(self, where: str, values: tuple) -> list[RunRow]:
         columns = "key, cell, config, status, metrics, cost, error, seconds, updated, worker, attempts, traceback"
-        rows = self._conn.execute(f"SELECT {columns} FROM runs {where} ORDER BY rowid", values).fetchall()
-        decode = lambda text: None if text is None else json.loads(text)  # noqa: E731
-        return [
-            RunRow(k, decode(cell), decode(config), status, decode(metrics), decode(cost), *rest)
-            for k, cell, config, status, metrics, cost, *rest in rows
-        ]
+        with database_errors(self.path):
+            rows = self._conn.execute(f"SELECT {columns} FROM runs {where} ORDER BY rowid", values).fetchall()
+        decode = lambda k, **texts: [decode_column(self.path, k, name, text) for name, text in texts.items()]  # noqa: E731
+        return [RunRow(k, *decode(k, cell=cell, config=config), status, *decode(k, metrics=metrics, cost=cost), *rest)
+                for k, cell, config, status, metrics, cost, *rest in rows]  # fmt: skip
 
     def counts(self) -> dict[str, int]:
         """Number of runs per status (every status present, zeros included)."""
-        found = dict(self._conn.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall())
+        with database_errors(self.path):
+            found = dict(self._conn.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall())
         return {status: found.get(status, 0) for status in STATUSES}
 
     def to_frame(self):

@@ -1,8 +1,11 @@
 """Data for a run: the prepared dataset (synthetic by default) and its loaders."""
 
+import csv
 import hashlib
+import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
@@ -12,6 +15,10 @@ from medattn.data.cache import default_cache_root
 from medattn.data.dataset import CachedImageDataset
 from medattn.data.prepare import PreparedData, prepare_data
 from medattn.data.transforms import build_transform
+from medattn.io import write_text_atomic
+
+DROPPED_LISTING = "dropped.csv"
+DROPPED_FIELDS = ("path", "split", "reason")
 
 
 def synthetic_dataset_path(spec: DataSpec, size: int, seed: int):
@@ -38,8 +45,27 @@ def prepare_run_data(spec: DataSpec, image_size: int, seed: int, progress=None) 
     return prepare_data(
         path, recipe=recipe, image_size=image_size, val_fraction=spec.val_fraction,
         test_fraction=spec.test_fraction, seed=seed, regime=spec.regime, duplicates=spec.duplicates,
-        progress=progress,
+        max_dropped=spec.max_dropped, progress=progress,
     )  # fmt: skip
+
+
+def other_dataset(data: DataSpec, overrides: dict) -> DataSpec:
+    """A run's data settings (recipe, split fractions ...) with ``overrides`` such as another ``path``.
+
+    The synthetic benchmark's settings of a run trained on it do not apply to another dataset (and a
+    ``DataSpec`` with a path refuses them), so with a ``path`` they return to their defaults.
+    """
+    synthetic = {f.name: f.default for f in fields(DataSpec) if f.name.startswith("synthetic_")}
+    return replace(data, **({**synthetic, **overrides} if overrides.get("path") else overrides))
+
+
+def write_dropped_listing(out: Path, data: PreparedData) -> Path:
+    """``out/dropped.csv``: one row (path, split, reason) per file the run does not use, written atomically."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(DROPPED_FIELDS)
+    writer.writerows((item.path, item.split or "", item.reason) for item in data.listing())
+    return write_text_atomic(out / DROPPED_LISTING, text.getvalue())
 
 
 @dataclass

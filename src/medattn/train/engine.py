@@ -2,44 +2,21 @@
 
 import math
 import time
-from contextlib import nullcontext
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
 from medattn.errors import ConfigError
+from medattn.train.precision import Precision
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on (e.g. a non-finite loss); the message says where and what was kept."""
 
 
-@dataclass
-class Precision:
-    """Autocast settings: bf16/fp16 on CUDA, full precision on the CPU."""
-
-    device: torch.device
-    dtype: torch.dtype | None = None
-
-    def autocast(self):
-        if self.dtype is None:
-            return nullcontext()
-        return torch.autocast(self.device.type, dtype=self.dtype)
-
-
 def choose_device() -> torch.device:
     return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
-
-
-def choose_precision(device: torch.device, mode: str) -> Precision:
-    """``auto`` uses bf16 where the GPU supports it, else fp16; the CPU always trains in fp32."""
-    if device.type != "cuda" or mode == "off":
-        return Precision(device)
-    if mode == "bf16" or (mode == "auto" and torch.cuda.is_bf16_supported()):
-        return Precision(device, torch.bfloat16)
-    return Precision(device, torch.float16)
 
 
 def to_device(batch, device: torch.device):

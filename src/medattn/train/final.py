@@ -6,6 +6,8 @@ import numpy as np
 import torch
 
 from medattn.evaluate.metrics import evaluate_predictions
+from medattn.io import check_file_name
+from medattn.locks import hold_folder
 from medattn.train import rundir
 from medattn.train.checkpoint import load_weights
 from medattn.train.engine import evaluate
@@ -14,16 +16,20 @@ from medattn.train.engine import evaluate
 def evaluate_run(
     out: Path, model, data, loaders, loss_fn, precision, to_probs, *, checkpoint: str = "best-val",
     names: dict[str, str] | None = None, reference_val: tuple[np.ndarray, np.ndarray] | None = None,
+    own_data: bool = True,
 ) -> dict:  # fmt: skip
     """Write ``predictions-<name>.csv`` and ``metrics-<name>.json`` for every evaluation split.
 
     The decision threshold of binary tasks is 0.5 and, chosen on the validation predictions, the
-    Youden threshold (both reported). Returns the metrics of every split, keyed by output name.
+    Youden threshold (both reported). Returns the metrics of every split, keyed by output name. With the run's
+    own data each also records ``split_sizes``, the images of every split the run used (``train`` after the data
+    regime): the study's Bayesian test reads its rho from them.
 
     Args:
         names: output name of a split (default: the split's own name).
         reference_val: (probabilities, labels) of the run's own validation split, for the threshold
             when the evaluated data are another dataset's.
+        own_data: False when ``data`` is another dataset (its split sizes are not the run's, so none are recorded).
     """
     load_weights(model, rundir.checkpoint_paths(out, checkpoint)[0])
     outputs = {}
@@ -32,6 +38,8 @@ def evaluate_run(
         outputs[split] = (probs.numpy(), labels.numpy(), loader.dataset.indices)
     val_probs, val_labels = reference_val or outputs.get("val", (None, None, None))[:2]
     results = {}
+    splits = sorted({record.split for record in data.source.records if record.split})
+    sizes = {split: len(data.indices(split)) for split in splits} if own_data else None
     for split, (probs, labels, indices) in outputs.items():
         paths = [data.source.records[i].path for i in indices]
         split = (names or {}).get(split, split)
@@ -41,6 +49,8 @@ def evaluate_run(
             class_names=list(data.source.classes), seed=0,
         )  # fmt: skip
         results[split]["checkpoint"] = checkpoint
+        if sizes is not None:
+            results[split]["split_sizes"] = sizes
         rundir.write_metrics(out, split, results[split])
     return results
 
@@ -67,24 +77,33 @@ def test_run(
             validation predictions, and the run's own result files are left alone.
         name: the result files' name, ``predictions-<name>.csv`` / ``metrics-<name>.json``
             (default: the split's name, or ``external-<split>`` with ``data``).
+
+    Raises:
+        ConfigError: another process holds the run directory (it is being trained or tested).
     """
-    run = Path(run)
+    if name is not None:
+        check_file_name(name, "name")
+    with hold_folder(run, "run directory"):
+        return _test_locked(Path(run), split, checkpoint, data, name)
+
+
+def _test_locked(run: Path, split: str, checkpoint: str, data: dict | None, name: str | None) -> dict:
     from dataclasses import replace
 
-    from medattn.config import RunConfig, read_yaml
     from medattn.errors import ConfigError, choose
     from medattn.models import create_model
     from medattn.train.checkpoint import CHECKPOINTS
-    from medattn.train.data import build_loaders, prepare_run_data
-    from medattn.train.engine import choose_device, choose_precision
+    from medattn.train.data import build_loaders, other_dataset, prepare_run_data
+    from medattn.train.engine import choose_device
+    from medattn.train.precision import run_precision
     from medattn.train.setup import build_loss, probabilities
 
     choose("checkpoint", checkpoint, CHECKPOINTS)
     if not (run / rundir.CONFIG).is_file():
         raise ConfigError(f"{run}: not a run directory (no {rundir.CONFIG})")
-    config = RunConfig.from_dict(read_yaml(run / rundir.CONFIG), str(run / rundir.CONFIG))
+    config = rundir.read_config(run)
     if data:
-        config = replace(config, data=replace(config.data, **data))
+        config = replace(config, data=other_dataset(config.data, data))
     spec = config.train
     prepared = prepare_run_data(config.data, config.model.image_size, spec.seed)
     loaders = build_loaders(prepared, spec, config.model.image_size)
@@ -94,16 +113,20 @@ def test_run(
     wanted = {split} if data else {"val", split}
     loaders.evaluation = {s: loaders.evaluation[s] for s in wanted if s in loaders.evaluation}
     name = name or (f"external-{split}" if data else split)
-    reference_val = _stored_val(run, prepared.source.classes) if data else None
+    reference_val = stored_validation(run, prepared.source.classes) if data else None
     loss_fn = build_loss(spec, model.spec.num_classes, None)
-    precision = choose_precision(device, spec.amp)
+    precision = run_precision(device, spec.amp, recorded=True)
     to_probs = lambda logits: probabilities(logits, spec)  # noqa: E731
     return evaluate_run(run, model, prepared, loaders, loss_fn, precision, to_probs, checkpoint=checkpoint,
-                        names={split: name}, reference_val=reference_val)[name]  # fmt: skip
+                        names={split: name}, reference_val=reference_val, own_data=not data)[name]  # fmt: skip
 
 
-def _stored_val(run: Path, classes) -> tuple[np.ndarray, np.ndarray] | None:
-    """(probabilities, labels) from the run's ``predictions-val.csv``; None without one."""
+def stored_validation(run: Path, classes) -> tuple[np.ndarray, np.ndarray] | None:
+    """(probabilities, labels) from the run's ``predictions-val.csv``; None without one.
+
+    Raises:
+        ConfigError: the run was trained on other classes than ``classes`` (another dataset's), naming both.
+    """
     import pandas as pd
 
     from medattn.errors import ConfigError
@@ -111,7 +134,10 @@ def _stored_val(run: Path, classes) -> tuple[np.ndarray, np.ndarray] | None:
     path = run / "predictions-val.csv"
     if not path.is_file():
         return None
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except (ValueError, OSError) as exc:  # binary, truncated or empty (pandas' errors are ValueErrors)
+        raise ConfigError(f"{path}: damaged predictions file ({' '.join(str(exc).split())[:120]})") from None
     trained = [c.removeprefix("prob_") for c in frame.columns[2:]]
     if list(trained) != list(classes):
         raise ConfigError(
@@ -119,4 +145,7 @@ def _stored_val(run: Path, classes) -> tuple[np.ndarray, np.ndarray] | None:
             f"({', '.join(map(str, classes))}); check --data and --recipe"
         )
     index = {name: k for k, name in enumerate(classes)}
-    return frame[[f"prob_{c}" for c in classes]].to_numpy(), frame["label"].map(index).to_numpy()
+    labels = frame["label"].map(index) if "label" in frame.columns else None
+    if labels is None or labels.isna().any() or not frame.columns[2:].size:
+        raise ConfigError(f"{path}: damaged predictions file (labels not among the run's classes)")
+    return frame[[f"prob_{c}" for c in classes]].to_numpy(), labels.to_numpy()

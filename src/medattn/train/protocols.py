@@ -1,18 +1,14 @@
 """Training protocols: a paper preset's settings, its per-model hyper-parameters, then overrides."""
 
+import re
 from dataclasses import replace
 
-from medattn.config import TrainSpec
-from medattn.data.transforms import AUGMENTATIONS
+from medattn.config import ModelSpec, TrainSpec
 from medattn.errors import ConfigError, choose
 from medattn.models.attention.base import controlled_mechanism
 from medattn.models.presets import get_preset
-from medattn.train.loggers import LOGGERS
+from medattn.validation import check_spec, check_values, naming
 
-OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("constant", "step", "cosine", "plateau")
-LOSSES = ("ce", "bce")
-AMP_MODES = ("auto", "off", "bf16", "fp16")
 SCALABLE = ("epochs", "batch_size")
 
 
@@ -33,6 +29,7 @@ def resolve_train(
     Raises:
         ConfigError: an unknown or invalid value, naming the option and the valid choices.
     """
+    overrides = check_values(TrainSpec, overrides, None, flags=True)  # named as options: --epochs ...
     base: dict = {}
     if preset:
         protocol = get_preset(preset)
@@ -52,42 +49,42 @@ def resolve_train(
 
 
 def validate_train(spec: TrainSpec) -> None:
-    """Check every training setting; the first invalid one raises a one-line ConfigError."""
-    choose("optimizer", spec.optimizer, OPTIMIZERS)
-    choose("schedule", spec.schedule, SCHEDULES)
-    choose("loss", spec.loss, LOSSES)
-    choose("augmentation", spec.augmentation, AUGMENTATIONS)
-    choose("amp mode", spec.amp, AMP_MODES)
-    for name in spec.log:
-        choose("logger", name, LOGGERS)
-    checks = [
-        (spec.epochs >= 1, f"--epochs must be at least 1, got {spec.epochs}"),
-        (spec.batch_size >= 1, f"--batch-size must be at least 1, got {spec.batch_size}"),
-        (spec.lr > 0, f"--lr must be positive, got {spec.lr}"),
-        (spec.weight_decay >= 0, f"--weight-decay must be >= 0, got {spec.weight_decay}"),
-        (all(0 < m < 1 for m in spec.milestones), f"milestones must be fractions in (0, 1), got {spec.milestones}"),
-        (spec.patience is None or spec.patience >= 1, f"--patience must be at least 1, got {spec.patience}"),
-        (spec.grad_clip is None or spec.grad_clip > 0, f"--grad-clip must be positive, got {spec.grad_clip}"),
-        (spec.workers >= 0, f"--workers must be >= 0, got {spec.workers}"),
-        (
-            spec.class_weights in (None, "balanced") or isinstance(spec.class_weights, tuple),
-            f"class weights must be 'balanced' or a list of numbers, got {spec.class_weights!r}",
-        ),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(message)
+    """Check every training setting again (``medattn.config``'s rules; a spec is checked when made)."""
+    check_spec(spec)
 
 
-def build_run_config(sections: dict, *, hyperparameters: str | None = None):
+def check_model(spec: ModelSpec) -> None:
+    """The checks of a model spec that need the model registry: a ViT's input must be a whole number of patches
+    (timm would silently crop the remainder).
+
+    Raises:
+        ConfigError: naming the image size, the backbone and its patch size.
+    """
+    from medattn.models.backbones import get_backbone
+    from medattn.models.factory import resolve_spec
+
+    resolved, _ = resolve_spec(spec)
+    entry = get_backbone(resolved.backbone)
+    patch = re.search(r"patch(\d+)", entry.timm_name) if entry.family == "vit" else None
+    if patch and resolved.image_size % int(patch[1]):
+        size, step = resolved.image_size, int(patch[1])
+        raise ConfigError(
+            f"--image-size {size}: {resolved.backbone} cuts images into {step}-pixel patches; use a multiple of "
+            f"{step} such as {max(step * 2, size // step * step)} or {(size // step + 1) * step}"
+        )
+
+
+def build_run_config(sections: dict, *, hyperparameters: str | None = None, flags: bool = False):
     """A RunConfig from ``{"data": {...}, "model": {...}, "train": {...}}`` (file values already
     overridden by flags), with the preset's protocol applied under the given training values.
 
-    Where the user's image size differs from the preset's, ``train.scaled`` records it.
+    Where the user's image size differs from the preset's, ``train.scaled`` records it. ``flags``: messages name
+    the settings as command-line options (``--weights``), else as keys of the model and data settings.
     """
-    from medattn.config import DataSpec, ModelSpec, RunConfig
+    from medattn.config import DataSpec, RunConfig
 
-    model = ModelSpec.from_dict(sections.get("model") or {}, "model settings")
+    model = _spec(ModelSpec, sections.get("model") or {}, "model settings", flags)
+    check_model(model)
     train = resolve_train(
         sections.get("train") or {}, preset=model.preset, backbone=model.backbone, attention=model.attention,
         hyperparameters=hyperparameters,
@@ -96,4 +93,12 @@ def build_run_config(sections: dict, *, hyperparameters: str | None = None):
         preset_size = get_preset(model.preset).model.get("image_size")
         if preset_size and preset_size != model.image_size:
             train = replace(train, scaled={**train.scaled, "image_size": [preset_size, model.image_size]})
-    return RunConfig(DataSpec.from_dict(sections.get("data") or {}, "data settings"), model, train)
+    with naming(None, flags):
+        return RunConfig(_spec(DataSpec, sections.get("data") or {}, "data settings", flags), model, train)
+
+
+def _spec(cls, data: dict, source: str, flags: bool):
+    if not flags:
+        return cls.from_dict(data, source)
+    with naming(None, flags=True):
+        return cls(**check_values(cls, data, None, flags=True))

@@ -37,4 +37,15 @@ class Reporter:
             f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}, "
             f"val AUC {row['val_auc_roc']:.3f}, lr {row['lr']:.2g}, {row['images_per_second']:.0f} img/s",
             highlight=False,
+            soft_wrap=True,
         )
+
+    def data_losses(self, dropped: int, excluded: int, total: int, listing) -> None:
+        """One line when files are left out: how many of ``total`` and where they are listed."""
+        if dropped or excluded:
+            self.console.print(
+                f"data: {dropped} of {total} files dropped (cannot be used), {excluded} excluded by the duplicates "
+                f"policy; listed in {listing}",
+                highlight=False,
+                soft_wrap=True,  # a path broken over lines cannot be copied
+            )

@@ -7,8 +7,10 @@ same weights as an uninterrupted one.
 """
 
 import math
+import os
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,18 +18,27 @@ import numpy as np
 import torch
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
-from medattn.config import RunConfig, TrainSpec, read_yaml, write_yaml
+from medattn.config import RunConfig, TrainSpec, write_yaml
 from medattn.errors import ConfigError
+from medattn.locks import hold_folder
 from medattn.models import create_model
 from medattn.train import rundir
-from medattn.train.checkpoint import load_trainer_state, load_weights, model_state, save_trainer_state, save_weights
-from medattn.train.data import Loaders, build_loaders, prepare_run_data
+from medattn.train.checkpoint import model_state, restore_trainer_state, save_trainer_state, save_weights
+from medattn.train.data import Loaders, build_loaders, prepare_run_data, write_dropped_listing
 from medattn.train.distributed import Distributed
-from medattn.train.engine import Precision, choose_device, choose_precision, evaluate, train_epoch
+from medattn.train.engine import choose_device, evaluate, train_epoch
 from medattn.train.final import evaluate_run
 from medattn.train.loggers import flat_params, open_loggers
-from medattn.train.protocols import validate_train
-from medattn.train.setup import build_loss, build_optimizer, build_scheduler, class_weight_tensor, probabilities
+from medattn.train.precision import Precision, run_precision
+from medattn.train.protocols import check_model, validate_train
+from medattn.train.setup import (
+    build_loss,
+    build_optimizer,
+    build_scheduler,
+    class_weight_tensor,
+    outputs_for_data,
+    probabilities,
+)
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -46,11 +57,19 @@ def _val_scores(probs: torch.Tensor, labels: torch.Tensor) -> tuple[float, float
     return float(auc), float(balanced_accuracy_score(y, p.argmax(1)))
 
 
+def _check_new_run(config: RunConfig | None) -> None:
+    """Every check a new run's settings can get without its data (a hand-built config gets the CLI's checks)."""
+    if not isinstance(config, RunConfig):
+        raise ConfigError(f"a new run needs a RunConfig, got {type(config).__name__}")
+    validate_train(config.train)
+    check_model(config.model)
+
+
 def _open_run(config: RunConfig | None, out: Path, resume: bool) -> RunConfig:
     if resume:
         if not (out / rundir.CONFIG).is_file():
             raise ConfigError(f"--resume {out}: not a run directory (no {rundir.CONFIG})")
-        return RunConfig.from_dict(read_yaml(out / rundir.CONFIG), str(out / rundir.CONFIG))
+        return rundir.read_config(out)
     if (out / rundir.CONFIG).exists():
         raise ConfigError(f"--out {out}: already holds a run; use --resume {out} or another --out")
     return config
@@ -82,14 +101,30 @@ def train_run(config: RunConfig | None, out: str | Path, *, resume: bool = False
         out: the run directory.
         resume: continue the run in ``out`` from its last completed epoch.
         reporter: optional ``medattn.train.report.Reporter`` for progress display.
+
+    Raises:
+        ConfigError: another process holds the run directory's lock (``medattn.locks``; torchrun's other ranks
+            train under rank 0's lock).
     """
     out = Path(out)
+    if not resume:  # before the run directory (or its lock) is made: a refused run leaves nothing behind
+        _check_new_run(config)
+    with hold_folder(out, "run directory") if os.environ.get("RANK", "0") == "0" else nullcontext():
+        return _train_locked(config, out, resume, reporter)
+
+
+def _train_locked(config: RunConfig | None, out: Path, resume: bool, reporter) -> dict:
     config = _open_run(config, out, resume)
     validate_train(config.train)  # a hand-built TrainSpec gets the same checks as the CLI's
     dist = Distributed.from_environment()
     seed_everything(config.train.seed, config.train.deterministic)
     data = _prepare_once(dist, config, config.model.image_size or 224)
     session = _start(config, data, dist, out, resume)
+    if dist.is_main:
+        listing = write_dropped_listing(out, data)
+        if reporter:
+            total = len(data.source.records) + len(data.source.skipped)
+            reporter.data_losses(len(data.dropped), len(data.exclusions), total, listing)
     state = _restore(out, session) if resume else _fresh_state()
     loggers = open_loggers(config.train.log, out, flat_params(config.to_dict())) if dist.is_main else []
     for epoch in range(state["epoch"], config.train.epochs):
@@ -118,17 +153,19 @@ def _start(config: RunConfig, data, dist: Distributed, out: Path, resume: bool) 
     """Build the model, loaders, loss, optimiser and schedule; a new run writes config.yaml and env.json."""
     spec, image_size = config.train, config.model.image_size or 224
     device = dist.device or choose_device()
-    model = create_model(config.model).to(device, memory_format=torch.channels_last)
-    if dist.is_main and not resume:
-        write_yaml(out / rundir.CONFIG, replace(config, model=model.spec).to_dict())
-        rundir.write_environment(out, spec.seed)
+    model_spec = outputs_for_data(config.model, data.source.classes, str(config.data.path or "the synthetic data"))
+    model = create_model(model_spec).to(device, memory_format=torch.channels_last)
     loaders = build_loaders(data, spec, image_size, distributed=dist.active)
     if "val" not in loaders.evaluation:
         raise ConfigError("the data has no validation split; set a validation fraction above 0")
     weights = class_weight_tensor(spec, loaders.train_labels, model.spec.num_classes)
     loss_fn = build_loss(spec, model.spec.num_classes, None if weights is None else weights.to(device))
+    precision = run_precision(device, spec.amp, recorded=resume, model=model, image_size=image_size)
+    if dist.is_main and not resume:  # only once every setting has been checked against the data
+        recorded = replace(config, model=model.spec, train=replace(spec, amp=precision.amp_mode))
+        write_yaml(out / rundir.CONFIG, recorded.to_dict())
+        rundir.write_environment(out, spec.seed, precision={"chosen": precision.name, **precision.record})
     optimizer = build_optimizer(model, spec)
-    precision = choose_precision(device, spec.amp)
     scaler = torch.amp.GradScaler("cuda") if precision.dtype == torch.float16 else None
     return Session(
         spec, model, dist.wrap(model), loaders, loss_fn, optimizer, build_scheduler(optimizer, spec), precision, scaler
@@ -201,11 +238,4 @@ def _restore(out: Path, session: Session) -> dict:
     weights, trainer = rundir.checkpoint_paths(out, "last")
     if not trainer.is_file():
         return _fresh_state()
-    state = load_trainer_state(trainer)
-    if "model" in state:
-        session.model.load_state_dict(state.pop("model"))
-    else:  # runs written before the trainer state held the weights
-        load_weights(session.model, weights)
-    session.optimizer.load_state_dict(state.pop("optimizer"))
-    session.scheduler.load_state_dict(state.pop("scheduler"))
-    return state
+    return restore_trainer_state(trainer, session.model, session.optimizer, session.scheduler, weights)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from medattn.config import RunConfig, read_yaml
+from medattn.errors import ConfigError
 from medattn.io import write_json_atomic, write_text_atomic
 
 CONFIG = "config.yaml"
@@ -30,13 +32,28 @@ HISTORY_FIELDS = (
 )
 
 
+def read_config(run: Path) -> RunConfig:
+    """The run's ``config.yaml``: a missing, binary, malformed or invalid file is a one-line ConfigError naming it."""
+    path = Path(run) / CONFIG
+    if not path.is_file():
+        raise ConfigError(f"{run}: not a run directory (no {CONFIG})")
+    try:
+        return RunConfig.from_dict(read_yaml(path), str(path))
+    except ConfigError:
+        raise
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (binary or damaged); the run's settings cannot be read") from None
+    except (TypeError, ValueError, AttributeError) as exc:  # a section that is not a mapping, a value of no use
+        raise ConfigError(f"{path}: invalid run settings ({' '.join(str(exc).split())[:160]})") from None
+
+
 def checkpoint_paths(run: Path, name: str) -> tuple[Path, Path]:
     """(weights, trainer state) of checkpoint ``name`` (best-val, best-train or last)."""
     return run / CHECKPOINT_DIR / f"{name}.safetensors", run / CHECKPOINT_DIR / f"{name}.state.pt"
 
 
-def environment(seed: int) -> dict:
-    """Library versions, git revision, hardware and seed: what is needed to rebuild the run."""
+def environment(seed: int, precision: dict | None = None) -> dict:
+    """Library versions, git revision, hardware, precision and seed: what is needed to rebuild the run."""
     packages = {}
     for name in ("medattn", "torch", "torchvision", "timm", "numpy", "scikit-learn", "scipy"):
         try:
@@ -52,6 +69,7 @@ def environment(seed: int) -> dict:
         "torch_threads": torch.get_num_threads(),
         "cuda": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
         "seed": seed,
+        "precision": precision,
         "command": sys.argv,
     }
 
@@ -66,8 +84,8 @@ def _git_revision() -> str | None:
     return out.stdout.strip() or None
 
 
-def write_environment(run: Path, seed: int) -> None:
-    write_json_atomic(run / ENV, environment(seed))
+def write_environment(run: Path, seed: int, precision: dict | None = None) -> None:
+    write_json_atomic(run / ENV, environment(seed, precision))
 
 
 def write_history(run: Path, rows: list[dict]) -> None:

@@ -1,12 +1,35 @@
 """Optimiser, learning-rate schedule and loss from a TrainSpec."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import torch
 from torch import nn
 
-from medattn.config import TrainSpec
+from medattn.config import ModelSpec, TrainSpec
 from medattn.errors import ConfigError
+
+
+def outputs_for_data(spec: ModelSpec, classes: Sequence[str], where: str) -> ModelSpec:
+    """The model's outputs follow the data: K classes -> K logits (``num_classes`` unset, the preset's value
+    notwithstanding: a paper's class count describes its data, not the user's), or one sigmoid logit when
+    ``num_classes`` is 1 and the data has two classes.
+
+    Raises:
+        ConfigError: fewer than two classes, or a ``num_classes`` that contradicts the data, naming both numbers.
+    """
+    count = len(classes)
+    if count < 2:
+        raise ConfigError(f"{where}: {count} class ({', '.join(classes)}); a classifier needs at least two")
+    if spec.num_classes is None:
+        return replace(spec, num_classes=count)
+    if spec.num_classes == count or (spec.num_classes == 1 and count == 2):
+        return spec
+    allowed = f"{count}, or 1 for one sigmoid logit" if count == 2 else f"{count}"
+    raise ConfigError(
+        f"--num-classes {spec.num_classes} contradicts the data: {where} has {count} classes "
+        f"({', '.join(classes)}); use {allowed}, or leave --num-classes out to follow the data"
+    )
 
 
 def build_optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.Optimizer:

@@ -93,14 +93,18 @@ def test_work_is_batched_and_independent_of_batch_size():
 
 def test_ties_are_broken_at_random_with_a_seeded_generator():
     constant = torch.zeros(2, 1, SIZE, SIZE)
-    first = deletion_auc(
-        RegionMass(), ones(2), constant, torch.tensor([0, 0]), generator=torch.Generator().manual_seed(3)
-    )
-    again = deletion_auc(
-        RegionMass(), ones(2), constant, torch.tensor([0, 0]), generator=torch.Generator().manual_seed(3)
-    )
-    np.testing.assert_array_equal(first, again)
-    assert first[0] != first[1]  # not the same raster order for both images
+
+    def tied(seed: int) -> np.ndarray:
+        generator = torch.Generator().manual_seed(seed)
+        return deletion_auc(RegionMass(), ones(2), constant, torch.tensor([0, 0]), generator=generator)
+
+    first = tied(3)
+    np.testing.assert_array_equal(first, tied(3))
+    raster = -torch.arange(SIZE * SIZE, dtype=torch.float64).view(1, 1, SIZE, SIZE)  # raster order, no ties
+    in_raster_order = deletion_auc(RegionMass(), ones(), raster, torch.tensor([0]))
+    assert first[0] != pytest.approx(in_raster_order[0])
+    assert first[0] == first[1]  # one permutation for every image: a score does not depend on its position
+    assert tied(4)[0] != first[0]
     assert 0.3 < first.mean() < 0.7  # random order: about 1/2
 
 

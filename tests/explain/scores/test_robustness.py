@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from medattn.errors import ConfigError
+from medattn.explain.scores._checks import draw_seed
 from medattn.explain.scores.robustness import max_sensitivity
 
 
@@ -25,11 +26,13 @@ TARGETS = torch.tensor([0, 1, 0])
 def test_identity_explainer_is_the_largest_relative_noise_norm():
     radius = 0.05
     values = max_sensitivity(identity, IMAGES, TARGETS, radius=radius, generator=torch.Generator().manual_seed(7))
-    generator = torch.Generator().manual_seed(7)  # the same draws, image by image
+    # one seed from the generator, then the same unit draws for every image, scaled by the radius
+    generator = torch.Generator().manual_seed(draw_seed(torch.Generator().manual_seed(7)))
+    unit = 2 * torch.rand((10, *IMAGES.shape[1:]), generator=generator, dtype=torch.float64) - 1
     expected = []
     for image in IMAGES:
-        noise = (2 * torch.rand((10, *image.shape), generator=generator, dtype=torch.float64) - 1) * radius
-        expected.append(noise.to(image.dtype).flatten(1).norm(dim=1).max() / image.norm())
+        noise = unit.to(image.dtype) * radius
+        expected.append(noise.flatten(1).norm(dim=1).max() / image.norm())
     np.testing.assert_allclose(values, torch.stack(expected).numpy(), rtol=1e-5)
     # ||d||_2 <= r sqrt(n) for d in the L-inf ball, and about r sqrt(n / 3) for uniform draws
     norms = IMAGES.flatten(1).norm(dim=1).numpy()

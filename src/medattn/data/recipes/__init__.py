@@ -18,6 +18,7 @@ from medattn.data.recipes.isic2020 import load_isic2020
 from medattn.data.recipes.kermany_cxr import load_kermany_cxr
 from medattn.data.recipes.mimic_cxr import load_mimic_cxr
 from medattn.data.recipes.pad_ufes_20 import load_pad_ufes_20
+from medattn.data.recipes.ph2 import load_ph2
 from medattn.data.recipes.synthetic import load_synthetic
 from medattn.data.records import DataError, DataSource
 
@@ -34,6 +35,7 @@ RECIPES: dict[str, Recipe] = {
         Recipe("camelyon17", load_camelyon17),
         Recipe("pad-ufes-20", load_pad_ufes_20),
         Recipe("busi", load_busi),
+        Recipe("ph2", load_ph2),
         Recipe("synthetic", load_synthetic),
     )
 }

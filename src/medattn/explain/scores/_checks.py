@@ -103,6 +103,16 @@ def default_generator(generator: torch.Generator | None) -> torch.Generator:
     return generator
 
 
+def draw_seed(generator: torch.Generator) -> int:
+    """One seed drawn from ``generator``, for draws that must be the same for every image.
+
+    A score draws its per-image randomness from a fresh generator seeded with this value, image by image
+    (the same draws for every image of that shape), so an image's score depends on the generator's state
+    only, not on its position in the batch, the other images or the batch size.
+    """
+    return int(torch.randint(0, 2**62, (), generator=generator))
+
+
 def slices(total: int, size: int) -> Iterator[slice]:
     """Consecutive slices of at most ``size`` covering ``range(total)``."""
     for start in range(0, total, size):
@@ -119,9 +129,10 @@ def rank_pixels(values: torch.Tensor, descending: bool, generator: torch.Generat
     """Rank position (0 = first) of every pixel of each row of ``values`` [B, N]; ties in random order.
 
     Ties are broken by a random permutation drawn from ``generator`` (then a stable sort), so a
-    constant map is removed in random order instead of raster order.
+    constant map is removed in random order instead of raster order. One permutation of the N pixels
+    serves every row, so a row's ranks do not depend on its position or on the other rows.
     """
-    keys = torch.rand(values.shape, generator=generator).to(values.device)
+    keys = torch.rand(values.shape[1:], generator=generator).to(values.device).expand_as(values)
     permutation = keys.argsort(dim=1)
     order_in_permutation = values.gather(1, permutation).sort(dim=1, descending=descending, stable=True).indices
     order = permutation.gather(1, order_in_permutation)

@@ -8,7 +8,9 @@ through ``predict`` in batches of ``batch_size`` and read the probability of the
 
 Pixels are ranked by the signed map value (highest first = "most relevant"); pass ``|map|`` to rank
 by magnitude. Ties are broken in random order from ``generator`` (seeded 0 when None), so a constant
-map is not removed in raster order. Results are reproducible for a fixed ``generator`` and ``batch_size``.
+map is not removed in raster order; one permutation serves every image. Random draws depend on the
+``generator``'s state and the image shape only, so an image's score is the same alone, at any position
+of any batch and for any ``batch_size``.
 """
 
 from collections.abc import Callable
@@ -27,10 +29,11 @@ from medattn.explain.scores._checks import (
     check_positive_int,
     check_targets,
     default_generator,
+    draw_seed,
     rank_pixels,
     slices,
 )
-from medattn.explain.scores.imputation import ROAD_NOISE, noisy_linear_imputation
+from medattn.explain.scores.imputation import ROAD_NOISE, noise_in_input_units, noisy_linear_imputation
 
 Predict = Callable[[torch.Tensor], torch.Tensor]
 ROAD_ORDERS = ("morf", "lerf")
@@ -238,6 +241,7 @@ def road(
     order: str = "morf",
     percentages=ROAD_PERCENTAGES,
     noise: float = ROAD_NOISE,
+    pixel_std=None,
     generator: torch.Generator | None = None,
     batch_size: int = 64,
 ) -> PerturbationCurve:
@@ -256,8 +260,10 @@ def road(
         predict, images, maps, targets, generator, batch_size: as in :func:`deletion_curve`.
         order: ``"morf"`` (most relevant first) or ``"lerf"`` (least relevant first).
         percentages: fractions in (0, 1) of pixels removed, default 0.1, 0.2, ..., 0.9 as in the paper.
-        noise: standard deviation of the imputation noise in the units of ``images`` (paper: 0.01 for
-            images in [0, 1]; scale it by 1/std when passing normalised images).
+        noise: standard deviation of the imputation noise in pixel units (pixel values in [0, 1]; the
+            paper's 0.01 by default), whatever the images' normalisation.
+        pixel_std: per-channel std the images were normalised with (``(pixel - mean) / std``; e.g.
+            ``Normalisation().std``); the noise is divided by it. None: the images are pixels in [0, 1].
 
     Returns:
         A :class:`PerturbationCurve` with ``fractions = percentages`` and probabilities ``[B, S]``.
@@ -267,16 +273,18 @@ def road(
     if fractions.size == 0 or not ((fractions > 0) & (fractions < 1)).all():
         raise ConfigError(f"percentages must be fractions in (0, 1), got {list(percentages)}")
     images, maps, targets = _prepare(images, maps, targets, batch_size)
+    noise = noise_in_input_units(noise, pixel_std, images.shape[1])
     generator = default_generator(generator)
     pixels = maps[0].numel()
     counts = torch.as_tensor(np.round(fractions * pixels).astype(np.int64), device=images.device)
     ranks = rank_pixels(maps.flatten(1), order == "morf", generator)
-    levels = len(fractions)
+    noise_seed, levels = draw_seed(generator), len(fractions)
 
     def perturb(part: slice) -> torch.Tensor:
         removed = (ranks[part, None, :] < counts[None, :, None]).view(-1, *images.shape[2:])
         copies = images[part].repeat_interleave(levels, dim=0)
-        imputed = noisy_linear_imputation(copies, removed, noise=noise, generator=generator)
+        noise_generator = torch.Generator().manual_seed(noise_seed)  # the same noise field for every image
+        imputed = noisy_linear_imputation(copies, removed, noise=noise, generator=noise_generator)
         return imputed.view(-1, levels, *images.shape[1:])
 
     probabilities = _perturbation_curves(predict, images, targets, levels, perturb, batch_size)

@@ -5,7 +5,12 @@ and 1/12 for the 4 diagonal neighbours (neighbours outside the image are left ou
 weights are not renormalised but enter the pixel's own coefficient). Neighbours that are removed too
 are unknowns, so all removed pixels of an image are found together from one sparse linear system
 ``A x = b``; then Gaussian noise is added to the imputed values so that the imputation itself does
-not leak which pixels were removed.
+not leak which pixels were removed. The noise is one standard-normal field [C, H, W] drawn from the
+generator, the same for every image of a call (each image takes its values at its own removed pixels),
+so an image's imputation does not depend on the other images it is imputed with.
+
+``ROAD_NOISE`` is in pixel units (pixel values in [0, 1]), as in the reference code; for normalised
+images (``(pixel - mean) / std``) :func:`noise_in_input_units` converts it, channel by channel.
 
 Reference: Rong, Leemann, Borisov, Kasneci & Kasneci (2022), "A consistent and efficient evaluation
 strategy for attribution methods", ICML (reference code: github.com/tleemann/road_evaluation).
@@ -19,7 +24,7 @@ from scipy.sparse.linalg import splu
 from medattn.errors import ConfigError
 from medattn.explain.scores._checks import default_generator
 
-ROAD_NOISE = 0.01  # standard deviation of the added noise, as in the reference code
+ROAD_NOISE = 0.01  # standard deviation of the added noise in pixel units (pixels in [0, 1]), as in the reference code
 MAX_UNKNOWNS = 2**18  # removed pixels per factorisation; bounds the LU's memory (about 1 GB at this size)
 NEIGHBOUR_WEIGHTS = (
     ((1, 1), 1 / 12),
@@ -66,11 +71,31 @@ def _linear_system(values: np.ndarray, removed: np.ndarray) -> tuple[sparse.csc_
     return matrix.tocsc(), rhs, (index, ys, xs)
 
 
+def noise_in_input_units(noise: float, pixel_std, channels: int) -> np.ndarray:
+    """``[C]`` standard deviation, in the units of the images, of imputation noise ``noise`` in pixel units.
+
+    Args:
+        noise: standard deviation in pixel units (pixel values in [0, 1]).
+        pixel_std: per-channel std the images were normalised with (``(pixel - mean) / std``), one value
+            or one per channel; None when the images are pixels.
+        channels: number of image channels.
+    """
+    if not np.isfinite(noise) or noise < 0:
+        raise ConfigError(f"noise must be a non-negative number, got {noise!r}")
+    try:
+        std = np.broadcast_to(np.asarray(1.0 if pixel_std is None else pixel_std, dtype=np.float64), channels)
+    except ValueError as error:
+        raise ConfigError(f"pixel_std needs one value or one per channel ({channels}), got {pixel_std!r}") from error
+    if not (std > 0).all():
+        raise ConfigError(f"pixel_std must be positive, got {list(np.atleast_1d(pixel_std))}")
+    return noise / std
+
+
 def noisy_linear_imputation(
     images: torch.Tensor,
     removed: torch.Tensor,
     *,
-    noise: float = ROAD_NOISE,
+    noise: "float | np.ndarray" = ROAD_NOISE,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """``images`` with the ``removed`` pixels replaced by noisy linear imputation (see module doc).
@@ -80,8 +105,10 @@ def noisy_linear_imputation(
         removed: ``[M, H, W]`` bool, True where a pixel is removed. Every image must keep at least one
             pixel (with none kept, the system has no data to interpolate from).
         noise: standard deviation of the Gaussian noise added to each imputed value, in the units of
-            ``images``; 0 gives the plain linear imputation.
-        generator: CPU generator for the noise (seeded 0 when None).
+            ``images``, one value or one per channel (see :func:`noise_in_input_units`); 0 gives the plain
+            linear imputation.
+        generator: CPU generator for the noise (seeded 0 when None); one field [C, H, W] is drawn from it
+            and serves every image.
 
     Returns:
         A new tensor like ``images``; kept pixels are unchanged.
@@ -94,15 +121,13 @@ def noisy_linear_imputation(
     values = images.detach().cpu().numpy().astype(np.float64)
     if not removed_np.any():
         return images.clone()
-    generator = default_generator(generator)
+    scale = np.broadcast_to(np.asarray(noise, dtype=np.float64), images.shape[1])
+    field = torch.randn(images.shape[1:], generator=default_generator(generator), dtype=torch.float64).numpy()
     for group in _groups(removed_np.reshape(len(removed_np), -1).sum(axis=1)):
         matrix, rhs, (index, ys, xs) = _linear_system(values[group], removed_np[group])
         # A is symmetric (w_pq = w_qp): a symmetric ordering roughly halves the LU's fill-in.
         solution = splu(matrix, permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True}).solve(rhs)
-        if noise > 0:
-            draws = torch.randn(solution.shape, generator=generator, dtype=torch.float64)
-            solution = solution + noise * draws.numpy()
-        values[group][index, :, ys, xs] = solution
+        values[group][index, :, ys, xs] = solution + scale * field[:, ys, xs].T
     return torch.from_numpy(values).to(device=images.device, dtype=images.dtype)
 
 

@@ -12,6 +12,7 @@ from medattn.explain.scores._checks import (
     check_positive_int,
     check_targets,
     default_generator,
+    draw_seed,
     run_batched,
     slices,
 )
@@ -30,6 +31,13 @@ def _radii(images: torch.Tensor, radius: float | None, radius_fraction: float) -
         raise ConfigError(f"radius_fraction must be a non-negative number, got {radius_fraction!r}")
     flat = images.flatten(1)
     return radius_fraction * (flat.amax(1) - flat.amin(1))
+
+
+def _unit_noise(generator: torch.Generator, n_samples: int, images: torch.Tensor) -> torch.Tensor:
+    """``[n_samples, C, H, W]`` uniform draws in [-1, 1]: the same for every image (see ``max_sensitivity``)."""
+    image_generator = torch.Generator().manual_seed(draw_seed(generator))
+    draws = torch.rand((n_samples, *images.shape[1:]), generator=image_generator, dtype=torch.float64)
+    return (2 * draws - 1).to(images.device, images.dtype)
 
 
 def _explain_maps(explain: Explain, images: torch.Tensor, targets: torch.Tensor, batch_size: int) -> torch.Tensor:
@@ -67,8 +75,10 @@ def max_sensitivity(
         n_samples: perturbations per image.
         radius: absolute L-inf radius; overrides ``radius_fraction``.
         radius_fraction: radius as a fraction of each image's value range.
-        generator: CPU generator for the noise (seeded 0 when None). Noise is drawn image by image,
-            so results do not depend on ``batch_size``.
+        generator: CPU generator for the noise (seeded 0 when None). One seed is drawn from it; every
+            image's ``n_samples`` perturbations ``d_k = r u_k`` use the same unit draws ``u_k`` from a
+            generator with that seed, scaled by the image's own radius, so an image's score does not
+            depend on its position, the other images or ``batch_size``.
         batch_size: images per ``explain`` call (perturbed copies of several images share a call).
 
     Returns:
@@ -80,16 +90,13 @@ def max_sensitivity(
     batch_size = check_positive_int(batch_size, "batch_size")
     generator = default_generator(generator)
     radii = _radii(images, radius, radius_fraction)
+    unit_noise = _unit_noise(generator, n_samples, images)
     reference = _explain_maps(explain, images, targets, batch_size)
     if reference.shape[1] != images[0, 0].numel():
         raise ConfigError(f"explain returned maps of {reference.shape[1]} pixels for images {list(images.shape)}")
     scores = []
     for part in slices(images.shape[0], max(1, batch_size // n_samples)):
-        noise = [
-            (2 * torch.rand((n_samples, *images.shape[1:]), generator=generator, dtype=torch.float64) - 1) * float(r)
-            for r in radii[part]
-        ]
-        perturbed = images[part, None] + torch.stack(noise).to(images.device, images.dtype)
+        perturbed = images[part, None] + unit_noise * radii[part].view(-1, 1, 1, 1, 1)
         maps = _explain_maps(explain, perturbed.flatten(0, 1), targets[part].repeat_interleave(n_samples), batch_size)
         change = (maps.view(-1, n_samples, maps.shape[1]) - reference[part, None]).norm(dim=2)
         scores.append(change.amax(dim=1) / reference[part].norm(dim=1))

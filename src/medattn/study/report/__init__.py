@@ -48,7 +48,7 @@ def write_report(study_dir: Path, out: Path | None = None) -> dict:
         "markdown": str(markdown_path),
         "figures": [str(path) for path in figures.written],
         "runs": analysis.data.counts,
-        "rho": analysis.rho,
+        "rho": {f"{variant} vs {baseline}": rho for (variant, baseline), rho in analysis.rho.items()},
         "rho_reason": analysis.rho_reason,
         "comparisons": [item.to_dict() for item in analysis.comparisons],
         "not_compared": analysis.skipped,

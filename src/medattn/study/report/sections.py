@@ -5,14 +5,13 @@ when the study has nothing for it: no OOD sets, no ``regime`` factor, no explana
 """
 
 import json
-from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
 from medattn.errors import ConfigError
 from medattn.features.usage import FEATURES_JSON, decision_mark
-from medattn.study.analysis import FPR_GRID, REGIME, ROPE, StudyAnalysis, VariantComparison, holm_family
+from medattn.study.analysis import FPR_GRID, REGIME, StudyAnalysis, VariantComparison
 from medattn.study.explain_stage import EXPLAIN
 from medattn.study.report.document import (
     Block,
@@ -30,13 +29,14 @@ from medattn.study.report.document import (
     signed,
 )
 from medattn.study.report.figures import FigureFolder, box_strip, ood_figure, regime_figure, roc_figure, training_figure
+from medattn.study.report.reading import HOLM_FAMILIES, family_count, reading_section
 from medattn.study.results import explanation_folders, higher_is_better, variant_label
 from medattn.study.runner import AUDIT
 
 VERDICT_PHRASES = (
     ("better", "better in"),
     ("worse", "worse in"),
-    ("equivalent", "equivalent within the ROPE (±{rope:g}) in"),
+    ("equivalent", "equivalent within the ROPE in"),
     ("undecided", "undecided in"),
 )
 AUDIT_COUNTS = (
@@ -66,16 +66,18 @@ def _by_pair(comparisons: list[VariantComparison]) -> dict[tuple, list[VariantCo
 
 
 def verdict_sentence(items: list[VariantComparison]) -> str:
-    """One sentence on a variant against its baseline on one source, metrics grouped by verdict."""
+    """One sentence on a variant against its baseline on one source, metrics grouped by verdict, each with its
+    mean difference, the ROPE its verdict used and its Holm-adjusted p."""
     first = items[0]
     parts = []
     for verdict, phrase in VERDICT_PHRASES:
         chosen = [item.comparison for item in items if item.comparison.verdict == verdict]
         if chosen:
             outcomes = ", ".join(
-                f"{c.metric} ({signed(c.mean_difference)}, Holm p = {p_text(c.p_adjusted)})" for c in chosen
+                f"{c.metric} ({signed(c.mean_difference)}, ROPE ±{c.rope:g}, Holm p = {p_text(c.p_adjusted)})"
+                for c in chosen
             )
-            parts.append(f"{phrase.format(rope=chosen[0].rope)} {outcomes}")
+            parts.append(f"{phrase} {outcomes}")
     pairs = max(item.comparison.n for item in items)
     return f"{first.variant} vs {first.baseline} on {first.source} ({pairs} paired seeds): {'; '.join(parts)}."
 
@@ -87,7 +89,8 @@ def summary_section(analysis: StudyAnalysis, figures: FigureFolder) -> list[Bloc
     intro = (
         f"Study '{data.study.name}': {len(data.variants)} variants x {len(data.study.seeds)} seeds ({counts} runs). "
         f"Each variant is compared with its baseline ({baseline}) over the seeds both finished; the "
-        f"{len(analysis.comparisons)} comparisons below form one Holm family per metric and test split."
+        f"{len(analysis.comparisons)} comparisons below are Holm-corrected in {family_count(analysis)} families "
+        f"({HOLM_FAMILIES})."
     )
     sentences = [verdict_sentence(items) for items in _by_pair(analysis.comparisons).values()]
     if not sentences:
@@ -96,18 +99,19 @@ def summary_section(analysis: StudyAnalysis, figures: FigureFolder) -> list[Bloc
 
 
 def _holm_reach(analysis: StudyAnalysis) -> list[Block]:
-    """A warning when the family is too large for any Wilcoxon p to survive Holm at 0.05."""
+    """A warning when the families are too large for any Wilcoxon p to survive Holm at 0.05."""
     if not analysis.comparisons:
         return []
     pairs = max(c.comparison.n for c in analysis.comparisons)
-    family = max(Counter(map(holm_family, analysis.comparisons)).values())
+    family = max(c.family_size or 1 for c in analysis.comparisons)
     smallest = 2.0 / 2**pairs
     if family * smallest < 0.05:
         return []
     return [
         Paragraph(
             f"Note: with {pairs} paired seeds the smallest possible Wilcoxon p is {smallest:.4f}; Holm multiplies "
-            f"the smallest p by the family size ({family}), so no comparison can reach p < 0.05 after correction. "
+            f"the smallest p of a family by its size (up to {family} here), so no comparison can reach p < 0.05 "
+            "after correction. "
             "Read the verdicts (Bayesian test and P(A>B)), or run more seeds."
         )
     ]
@@ -158,7 +162,8 @@ def _source_blocks(analysis: StudyAnalysis, figures: FigureFolder, source: str) 
 def results_section(analysis: StudyAnalysis, figures: FigureFolder) -> list[Block]:
     legend = (
         "Mean ± standard deviation over runs. * / ** : Holm-adjusted Wilcoxon p < 0.05 / < 0.01 against the "
-        "variant's baseline (family: one metric on one split). Bold: Welch's t-test p < 0.05 without "
+        "variant's baseline (family: one metric on one split, or one score of one method; its size is in the "
+        "Statistics table). Bold: Welch's t-test p < 0.05 without "
         "correction, the convention of seed 004's Table 2, shown to compare with that paper only."
     )
     blocks = [block for split in analysis.data.test_splits for block in _source_blocks(analysis, figures, split)]
@@ -178,22 +183,26 @@ def _statistics_row(analysis: StudyAnalysis, item: VariantComparison) -> tuple[s
     return (
         f"{item.variant} vs {item.baseline}", item.source, c.metric, str(c.n), signed(c.mean_difference),
         interval(c.ci_low, c.ci_high), number(c.p_better, 2), interval(*c.p_better_ci), number(c.bayes.a_better),
-        number(c.bayes.equivalent), number(c.bayes.b_better), p_text(c.wilcoxon_p),
-        f"{p_text(c.p_adjusted)} {c.mark}".rstrip(), f"{p_text(c.welch_p)} {item.welch_mark}".rstrip(),
+        number(c.bayes.equivalent), number(c.bayes.b_better), f"±{c.rope:g}", number(c.rho, 2), p_text(c.wilcoxon_p),
+        f"{p_text(c.p_adjusted)} {c.mark}".rstrip(), "n/a" if c.family_size is None else str(c.family_size),
+        f"{p_text(c.welch_p)} {item.welch_mark}".rstrip(),
         number(c.hedges_g, 2), _delong_summary(analysis, item), c.verdict, "; ".join(c.notes),
     )  # fmt: skip
 
 
 STATISTICS_COLUMNS = (
     "comparison", "source", "metric", "pairs", "mean diff", "95 % BCa CI", "P(A>B)", "P(A>B) 95 % CI",
-    "P(better)", "P(equivalent)", "P(worse)", "Wilcoxon p", "Holm p", "Welch p", "Hedges g", "DeLong", "verdict",
-    "notes",
+    "P(better)", "P(equivalent)", "P(worse)", "ROPE", "rho", "Wilcoxon p", "Holm p", "Holm family", "Welch p",
+    "Hedges g", "DeLong", "verdict", "notes",
 )  # fmt: skip
 
 
 def statistics_section(analysis: StudyAnalysis, figures: FigureFolder) -> list[Block]:
     rows = tuple(_statistics_row(analysis, item) for item in analysis.comparisons)
-    caption = f"A = variant, B = its baseline; ROPE ±{ROPE:g}"
+    caption = (
+        "A = variant, B = its baseline; ROPE: the region of practical equivalence the verdict used; Holm family: "
+        "how many comparisons its Holm p was adjusted with"
+    )
     blocks = [Heading("Statistics"), Paragraph(f"Bayesian correlated t-test: {analysis.rho_reason}.")]
     if rows:
         blocks.append(Table(STATISTICS_COLUMNS, rows, caption))
@@ -382,27 +391,8 @@ def failures_section(analysis: StudyAnalysis, figures: FigureFolder) -> list[Blo
     blocks = [Heading("Failed runs"), Table(("variant", "seed", "run", "error"), rows)] if rows else []
     if waiting:
         blocks.append(Paragraph(f"{waiting} run(s) have not finished yet; re-run `medattn study` to complete them."))
+    if data.missing:
+        keys = ", ".join(row.key for row in data.missing)
+        blocks.append(Paragraph(f"{len(data.missing)} run(s) recorded done have lost their run directory ({keys}) and "
+                                "are not reported; re-run `medattn study` to train them again."))  # fmt: skip
     return blocks
-
-
-def reading_section(analysis: StudyAnalysis, figures: FigureFolder) -> list[Block]:
-    items = (
-        "Pairs: a variant's run and its baseline's run with the same seed share the data split and the "
-        "initialisation seed, so every statistic works on the paired differences (A = variant, B = baseline).",
-        f"ROPE (region of practical equivalence): differences within ±{ROPE:g} (metric units; 0.01 = one "
-        "percentage point) count as no practical difference.",
-        "Verdict: 'better' / 'worse' when the Bayesian correlated t-test gives P > 0.95 for that side and "
-        "P(A>B) says the same (its 95 % CI excludes 0.5 and P(A>B) > 0.75, or < 0.25); 'equivalent' when "
-        "P(equivalent) > 0.95; otherwise 'undecided' (more seeds needed). Verdicts are not corrected for "
-        "multiplicity; the Holm p-values are.",
-        "P(A>B): the share of seeds in which the variant beats its baseline (ties count 1/2), with a bootstrap CI.",
-        "P(better) / P(equivalent) / P(worse): posterior probabilities of the Bayesian correlated t-test "
-        f"(Benavoli et al. 2017) with rho = {analysis.rho:g}.",
-        f"Holm: the Wilcoxon signed-rank p-values of all {len(analysis.comparisons)} comparisons are adjusted "
-        "together (Holm 1979), which controls the chance of any false positive in the whole report; * p < 0.05, "
-        "** p < 0.01.",
-        "Hedges' g: the mean paired difference in units of its standard deviation, small-sample corrected.",
-        "DeLong: the two AUCs of one seed on their shared test set; it says whether that split's difference "
-        "exceeds its sampling noise, not whether the variant is better over seeds.",
-    )
-    return [Heading("How to read this report"), Bullets(items)]

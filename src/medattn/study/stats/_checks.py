@@ -9,6 +9,9 @@ from medattn.errors import ConfigError
 # Differences whose spread is below this (relative to their magnitude) are float round-off of equal values:
 # ``(b + 0.05) - b`` is not exactly 0.05 for every ``b``.
 _RELATIVE_TOLERANCE = 1e-12
+# Paired differences are compared after rounding to this many decimals: one rule for "A and B tie" in P(A>B) and
+# for zero and tied differences in Wilcoxon's test (0.1 + 0.2 - 0.3 is 5.6e-17, not 0).
+TIE_DECIMALS = 12
 
 
 def as_scores(values: Sequence[float], what: str) -> np.ndarray:
@@ -39,7 +42,15 @@ def check_rope_rho(rope: float, rho: float) -> None:
     if not (np.isfinite(rope) and rope >= 0):
         raise ConfigError(f"rope must be a finite number >= 0, got {rope}")
     if not (np.isfinite(rho) and 0 <= rho < 1):
-        raise ConfigError(f"rho must be in [0, 1) (test fraction of the splits, 0 for independent runs), got {rho}")
+        raise ConfigError(
+            f"rho must be in [0, 1) (n_test / (n_test + n_train) of the splits, 0 for independent runs), got {rho}"
+        )
+
+
+def tie_rounded(difference: np.ndarray) -> np.ndarray:
+    """Paired differences rounded to ``TIE_DECIMALS`` decimals, so that float round-off of equal scores is an exact
+    zero and of equal differences an exact tie (every test that looks for ties uses this)."""
+    return np.round(np.asarray(difference, dtype=float), TIE_DECIMALS)
 
 
 def is_constant(values: np.ndarray) -> bool:

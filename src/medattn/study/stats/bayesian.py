@@ -31,8 +31,9 @@ def posterior_of_difference(difference: np.ndarray, *, rho: float = 0.0) -> TPos
     Mach. Learn. 100:285-304, and Benavoli et al. (2017), "Time for a change", JMLR 18(77), Sec. 3: with a
     non-informative prior the posterior of the mean difference is Student-t with ``df = n - 1``, location
     ``mean(d)`` and scale ``sqrt((1/n + rho/(1 - rho)) * var(d))`` (``var`` with ddof=1). ``rho`` is the
-    correlation between differences from overlapping training sets, set to ``n_test / n_total`` after Nadeau &
-    Bengio (2003), "Inference for the generalization error", Mach. Learn. 52:239-281.
+    correlation between differences from overlapping training sets. Nadeau & Bengio (2003), "Inference for the
+    generalization error", Mach. Learn. 52:239-281, correct the variance by ``n_test / n_train``; here that
+    ratio is ``rho / (1 - rho)``, so ``rho = n_test / (n_test + n_train)`` (validation images belong to neither).
 
     The scale is 0 when all differences are equal (up to float round-off): the posterior is then a point mass.
     """
@@ -57,7 +58,9 @@ def correlated_t_test(
 
     Choosing ``rho`` (Nadeau-Bengio correction):
         * k-fold cross-validation, repeated or not: ``rho = 1 / k``;
-        * repeated random train/test splits: ``rho = test_fraction``;
+        * repeated random train/test splits: ``rho = n_test / (n_test + n_train)`` (Nadeau and Bengio's ratio
+          ``n_test / n_train`` equals ``rho / (1 - rho)``); with a validation split or a data regime this is not
+          the test fraction (``regime: 0.1`` makes ``n_train`` ten times smaller);
         * independent runs, e.g. different seeds on one fixed split, or splits with disjoint training sets:
           ``rho = 0``. With one fixed split the conclusion then generalises over seeds, not over data sets.
 

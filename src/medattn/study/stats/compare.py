@@ -46,6 +46,8 @@ class Comparison:
         p_adjusted: the p-value behind ``mark`` after correction (None until :func:`apply_holm`).
         p_adjustment: which p-value and correction ``p_adjusted`` is, e.g. "holm(wilcoxon_p)".
         mark: "**" / "*" / "" for ``p_adjusted`` < 0.01 / < 0.05 / otherwise.
+        family_size: how many comparisons ``p_adjusted`` was corrected with, itself included: those of the family
+            passed to :func:`apply_holm` that have the p-value (1 for :func:`apply_marks`; None until either).
     """
 
     metric: str
@@ -71,6 +73,7 @@ class Comparison:
     p_adjusted: float | None = None
     p_adjustment: str = ""
     mark: str = ""
+    family_size: int | None = None
 
     @property
     def significant(self) -> bool:
@@ -128,8 +131,9 @@ def compare_paired(
         metric: name shown in the report and in error messages.
         higher_is_better: False for metrics where lower is better (Brier, ECE, deletion AUC, loss).
         rope: half-width of the region of practical equivalence, in metric units.
-        rho: Nadeau-Bengio correlation, ``n_test / n_total`` of the splits (1/k for k-fold, the test fraction for
-            repeated random splits, 0 for independent runs such as different seeds on one split).
+        rho: Nadeau-Bengio correlation, ``n_test / (n_test + n_train)`` of the splits, so that
+            ``rho / (1 - rho) = n_test / n_train`` (1/k for k-fold; validation images count in neither; 0 for
+            independent runs such as different seeds on one split). See :func:`correlated_t_test`.
         n_bootstrap: bootstrap resamples for both CIs. seed: seeds both bootstraps.
         gamma: Bouthillier et al.'s threshold on P(A > B) for a meaningful improvement.
 

@@ -11,9 +11,10 @@ from typing import NamedTuple
 import numpy as np
 from scipy import stats
 
-from medattn.study.stats._checks import is_constant
+from medattn.study.stats._checks import is_constant, tie_rounded
 
 MIN_PAIRS_FOR_CI = 3
+EXACT_WILCOXON_MAX = 50  # non-zero differences; the exact distribution has n(n+1) + 1 doubled-rank sums
 
 
 class MeanDifference(NamedTuple):
@@ -84,9 +85,14 @@ def _bootstrap_interval(data, statistic, method: str, n_bootstrap: int, seed: in
 
 
 def wins(a: np.ndarray, b: np.ndarray, *, higher_is_better: bool = True) -> np.ndarray:
-    """Per pair: 1 where A is better, 0.5 for an exact tie, 0 where B is better."""
-    a_better = a > b if higher_is_better else a < b
-    return np.where(a == b, 0.5, a_better.astype(float))
+    """Per pair: 1 where A is better, 0.5 for a tie, 0 where B is better.
+
+    A tie is a difference ``a - b`` that is zero after rounding to ``TIE_DECIMALS`` decimals (``tie_rounded``), the
+    same rule Wilcoxon's test uses for its zero differences: equal scores that float round-off made unequal tie.
+    """
+    difference = tie_rounded(np.asarray(a, dtype=float) - np.asarray(b, dtype=float))
+    a_better = difference > 0 if higher_is_better else difference < 0
+    return np.where(difference == 0, 0.5, a_better.astype(float))
 
 
 def probability_of_outperforming(
@@ -102,8 +108,8 @@ def probability_of_outperforming(
     """P(A > B): the fraction of pairs in which A beats B, with a percentile bootstrap CI over pairs.
 
     Bouthillier et al. (2021), "Accounting for variance in machine learning benchmarks", MLSys, Sec. 4. Ties
-    (exactly equal scores) count 1/2. "Better" follows ``higher_is_better``: for a lower-is-better metric (Brier,
-    ECE, deletion AUC) A wins a pair when its score is lower.
+    (scores equal to 12 decimals, see :func:`wins`) count 1/2. "Better" follows ``higher_is_better``: for a
+    lower-is-better metric (Brier, ECE, deletion AUC) A wins a pair when its score is lower.
 
     Decision rule (as implemented): A is better when the CI's lower bound is above 0.5 (statistically significant)
     and P(A > B) > ``gamma`` (meaningful, gamma = 0.75 as recommended); B is better, symmetrically, when the upper
@@ -131,24 +137,52 @@ def probability_of_outperforming(
 def wilcoxon_p(a: np.ndarray, b: np.ndarray) -> tuple[float | None, tuple[str, ...]]:
     """Two-sided Wilcoxon signed-rank p-value of ``a - b`` (Wilcoxon 1945), a sensitivity check.
 
-    ``scipy.stats.wilcoxon(zero_method='wilcox', method='auto')``: zero differences (exact ties between arms) are
-    discarded before ranking, as in Wilcoxon's original test; the p-value is exact for up to 50 non-zero
-    differences without tied magnitudes, and with tied magnitudes it comes from exhaustive permutations for up to
-    13 and the normal approximation above that. With n non-zero differences the smallest two-sided p is
-    2 / 2**n, so fewer than 6 can never reach p < 0.05 (a note says so). Differences are rounded to 12 decimals
-    first, so that float round-off of equal scores counts as a zero and of equal differences as a tie.
+    Differences are rounded to ``TIE_DECIMALS`` (12) decimals first (:func:`tie_rounded`, the rule :func:`wins`
+    uses), so that float round-off of equal scores counts as a zero and of equal differences as a tie. Zero
+    differences are discarded before ranking (Wilcoxon's original treatment, scipy's ``zero_method='wilcox'``);
+    tied magnitudes get their average rank. With n non-zero differences:
+
+    * n <= 50: the exact p-value, ``min(1, 2 * min(P(T <= t), P(T >= t)))`` for the sum T of the positive
+      differences' ranks under the null (every sign +/- with probability 1/2, independently), from the exact
+      distribution of T given these (average) ranks (:func:`exact_signed_rank_p`). With neither zeros nor ties
+      this equals ``scipy.stats.wilcoxon(method='exact')``; scipy itself switches to the normal approximation
+      when zeros or ties are present;
+    * n > 50: scipy's normal approximation (``method='approx'``, tie-corrected variance, no continuity
+      correction).
+
+    The smallest two-sided p is 2 / 2**n, so fewer than 6 non-zero differences can never reach p < 0.05 (a note
+    says so).
     """
-    difference = np.round(a - b, 12)
-    nonzero = int(np.count_nonzero(difference))
-    if nonzero == 0:
+    difference = tie_rounded(a - b)
+    nonzero = difference[difference != 0]
+    if len(nonzero) == 0:
         return None, ("Wilcoxon test not possible: all differences are zero",)
     notes = []
-    if nonzero < len(difference):
-        notes.append(f"Wilcoxon: {len(difference) - nonzero} zero difference(s) discarded")
-    if nonzero < 6:
-        notes.append(f"Wilcoxon cannot reach p < 0.05 with {nonzero} non-zero differences (needs 6)")
-    p = float(stats.wilcoxon(difference, zero_method="wilcox", method="auto").pvalue)
-    return p, tuple(notes)
+    if len(nonzero) < len(difference):
+        notes.append(f"Wilcoxon: {len(difference) - len(nonzero)} zero difference(s) discarded")
+    if len(nonzero) < 6:
+        notes.append(f"Wilcoxon cannot reach p < 0.05 with {len(nonzero)} non-zero differences (needs 6)")
+    if len(nonzero) <= EXACT_WILCOXON_MAX:
+        return exact_signed_rank_p(nonzero), tuple(notes)
+    notes.append(f"Wilcoxon: normal approximation ({len(nonzero)} non-zero differences, exact up to 50)")
+    return float(stats.wilcoxon(nonzero, zero_method="wilcox", method="approx").pvalue), tuple(notes)
+
+
+def exact_signed_rank_p(nonzero: np.ndarray) -> float:
+    """Exact two-sided p of the signed-rank statistic of non-zero differences, average ranks for tied magnitudes.
+
+    Doubled average ranks are integers, so the null distribution of the doubled statistic is built by one
+    convolution per difference (each adds 0 or its doubled rank with probability 1/2): O(n^3) at most, no 2**n
+    enumeration.
+    """
+    doubled = np.rint(2 * stats.rankdata(np.abs(nonzero))).astype(int)
+    distribution = np.zeros(int(doubled.sum()) + 1)
+    distribution[0] = 1.0
+    for rank in doubled:
+        distribution = 0.5 * (distribution + np.concatenate([np.zeros(rank), distribution[: len(distribution) - rank]]))
+    observed = int(doubled[nonzero > 0].sum())
+    lower, upper = distribution[: observed + 1].sum(), distribution[observed:].sum()
+    return float(min(1.0, 2.0 * min(lower, upper)))
 
 
 def welch_p(a: np.ndarray, b: np.ndarray) -> tuple[float | None, tuple[str, ...]]:

@@ -18,13 +18,14 @@ def _p_values(comparisons: Sequence[Comparison], which: str) -> np.ndarray:
     return np.array([np.nan if getattr(c, which) is None else getattr(c, which) for c in comparisons], dtype=float)
 
 
-def _with_marks(comparisons: Sequence[Comparison], p_values: np.ndarray, label: str) -> list[Comparison]:
+def _with_marks(comparisons: Sequence[Comparison], p_values: np.ndarray, label: str, size: int) -> list[Comparison]:
     return [
         dataclasses.replace(
             comparison,
             p_adjusted=None if np.isnan(p) else float(p),
             p_adjustment=label,
             mark=significance_mark(None if np.isnan(p) else float(p)),
+            family_size=size,
         )
         for comparison, p in zip(comparisons, p_values, strict=True)
     ]
@@ -33,9 +34,11 @@ def _with_marks(comparisons: Sequence[Comparison], p_values: np.ndarray, label: 
 def apply_holm(comparisons: list[Comparison], which: str = "wilcoxon_p") -> list[Comparison]:
     """Holm-correct one p-value across a family of comparisons and add marks.
 
-    The family is whatever is passed in: typically all metrics and explanation scores of one study, so that the
-    family-wise error rate is controlled over everything the report marks (Holm 1979). Comparisons whose test was
-    not possible (p None) are left out of the family and get no mark.
+    The family is exactly what is passed in, and the family-wise error rate (Holm 1979) is controlled over it and
+    nothing else. The study report passes one family per metric and test split (or explanation score and method):
+    every variant's comparison with its baseline on that metric (:func:`medattn.study.analysis.compare_variants`).
+    Comparisons whose test was not possible (p None) are left out of the family and get no mark;
+    ``family_size`` records how many comparisons had the p-value.
 
     Args:
         comparisons: results of :func:`compare_paired`.
@@ -44,7 +47,8 @@ def apply_holm(comparisons: list[Comparison], which: str = "wilcoxon_p") -> list
     Returns:
         New comparisons with ``p_adjusted``, ``p_adjustment`` ("holm(<which>)") and ``mark`` set.
     """
-    return _with_marks(comparisons, holm(_p_values(comparisons, which)), f"holm({which})")
+    p_values = _p_values(comparisons, which)
+    return _with_marks(comparisons, holm(p_values), f"holm({which})", int(np.count_nonzero(~np.isnan(p_values))))
 
 
 def apply_marks(comparisons: list[Comparison], which: str = "welch_p") -> list[Comparison]:
@@ -53,14 +57,15 @@ def apply_marks(comparisons: list[Comparison], which: str = "welch_p") -> list[C
     Piater et al. (2024) test each model against its base model with Welch's t-test at p < 0.05 without a
     multiple-comparison correction; ``Comparison.significant`` then equals their bold. Prefer :func:`apply_holm`.
     """
-    return _with_marks(comparisons, _p_values(comparisons, which), f"none({which})")
+    return _with_marks(comparisons, _p_values(comparisons, which), f"none({which})", 1)
 
 
 TEXT_COLUMNS = ("metric", "adjustment", "mark", "verdict", "notes")
 COLUMNS = (
     "metric", "higher is better", "pairs", "mean A", "std A", "mean B", "std B", "mean diff (A-B)", "diff CI low",
     "diff CI high", "P(A>B)", "P(A>B) CI low", "P(A>B) CI high", "P(A better)", "P(equivalent)", "P(B better)",
-    "rope", "Wilcoxon p", "Welch p", "adjusted p", "adjustment", "mark", "Hedges g (paired)", "verdict", "notes",
+    "rope", "rho", "Wilcoxon p", "Welch p", "adjusted p", "adjustment", "family size", "mark", "Hedges g (paired)",
+    "verdict", "notes",
 )  # fmt: skip
 
 
@@ -83,10 +88,12 @@ def _row(c: Comparison) -> dict:
         "P(equivalent)": c.bayes.equivalent,
         "P(B better)": c.bayes.b_better,
         "rope": c.rope,
+        "rho": c.rho,
         "Wilcoxon p": c.wilcoxon_p,
         "Welch p": c.welch_p,
         "adjusted p": c.p_adjusted,
         "adjustment": c.p_adjustment,
+        "family size": c.family_size,
         "mark": c.mark,
         "Hedges g (paired)": c.hedges_g,
         "verdict": c.verdict,
@@ -99,7 +106,8 @@ def summary_table(comparisons: Sequence[Comparison]) -> pd.DataFrame:
 
     Values that could not be computed are NaN in the numeric columns; the "notes" column says why. Columns:
     metric, higher is better, pairs, mean/std of A and B, mean diff (A-B) with its CI, P(A>B) with its CI, the three
-    Bayesian probabilities and the rope, Wilcoxon p, Welch p, adjusted p with its adjustment and mark,
+    Bayesian probabilities with the rope and rho they used, Wilcoxon p, Welch p, adjusted p with its adjustment,
+    family size (how many comparisons it was adjusted with; NaN before any adjustment) and mark,
     Hedges g (paired), verdict, notes.
     """
     frame = pd.DataFrame([_row(c) for c in comparisons], columns=list(COLUMNS))

@@ -7,13 +7,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from medattn.cli_explain import explain_command, reader_app
-from medattn.cli_features import features_command
-from medattn.cli_output import console
-from medattn.cli_output import emit as _emit
-from medattn.cli_report import report_command
-from medattn.cli_study import demo_command, study_command
-from medattn.errors import ConfigError
+from medattn.cli.explain import explain_command, reader_app
+from medattn.cli.features import features_command
+from medattn.cli.output import console
+from medattn.cli.output import emit as _emit
+from medattn.cli.report import report_command
+from medattn.cli.study import demo_command, study_command
+from medattn.errors import ConfigError, os_error_message
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Does attention really help? Build, train, explain.")
 
@@ -49,6 +49,7 @@ def model_info_command(
     """Build one model and report its parameter counts and MACs."""
     from medattn.config import ModelSpec
     from medattn.models import create_model, model_info
+    from medattn.train.protocols import check_model
 
     spec = ModelSpec(
         backbone=backbone,
@@ -59,10 +60,11 @@ def model_info_command(
         image_size=image_size,
         stages=_parse_levels(stages),
         preset=preset,
-        pretrained=True if weights else pretrained,
+        pretrained=pretrained,  # a weights file implies pretrained; with --no-pretrained it is refused
         weights=str(weights) if weights else None,
     )
-    model = create_model(spec, load_weights=bool(weights) or pretrained is True)
+    check_model(spec)
+    model = create_model(spec, load_weights=bool(spec.pretrained))
     info = model_info(model)
     if model.weights_report:
         info["weights"] = model.weights_report
@@ -84,7 +86,9 @@ def audit(
     from medattn.data.audit import audit_source, has_contamination
     from medattn.data.sources import open_source
     from medattn.progress import progress_callback
+    from medattn.validation import check_options
 
+    check_options("audit", near_distance=near_distance)
     source = open_source(data, recipe)
     with progress_callback("auditing", quiet=as_json) as update:
         report = audit_source(source, near_duplicate_distance=near_distance, progress=update)
@@ -111,7 +115,9 @@ def train(
     attention: Annotated[str | None, Opt(help="Attention, e.g. se, cbam, ga+la, none.")] = None,
     placement: Annotated[str | None, Opt(help="block | stage | replace-last | head.")] = None,
     head: Annotated[str | None, Opt(help="gap | flatten.")] = None,
-    num_classes: Annotated[int | None, Opt(help="Output logits (1 = one sigmoid logit).")] = None,
+    num_classes: Annotated[
+        int | None, Opt(help="Output logits; default: the data's classes (1: one sigmoid logit).")
+    ] = None,
     image_size: Annotated[int | None, Opt(help="Input size in pixels.")] = None,
     pretrained: Annotated[bool | None, Opt("--pretrained/--no-pretrained", help="ImageNet weights.")] = None,
     weights: Annotated[str | None, Opt(help="Backbone weights file (safetensors or .pth).")] = None,
@@ -124,6 +130,9 @@ def train(
     loss: Annotated[str | None, Opt(help="ce | bce.")] = None,
     class_weights: Annotated[str | None, Opt(help="'balanced' or comma-separated weights.")] = None,
     augmentation: Annotated[str | None, Opt(help="none | goncalves2021 | perez2018.")] = None,
+    amp: Annotated[
+        str | None, Opt(help="cuda (GPU autocast; CPU fp32) | auto (+ CPU bf16 if faster) | off | bf16.")
+    ] = None,
     patience: Annotated[int | None, Opt(help="Early-stopping patience in epochs.")] = None,
     grad_clip: Annotated[float | None, Opt(help="Max gradient norm.")] = None,
     seed: Annotated[int | None, Opt(help="Random seed.")] = None,
@@ -131,6 +140,7 @@ def train(
     workers: Annotated[int | None, Opt(help="Data-loading processes.")] = None,
     regime: Annotated[float | None, Opt(help="Fraction of the training split to use.")] = None,
     duplicates: Annotated[str | None, Opt(help="refuse | train | evaluation | keep (cross-split copies).")] = None,
+    max_dropped: Annotated[float | None, Opt(help="Fraction of unusable files accepted (default 0.05).")] = None,
     synthetic_n: Annotated[int | None, Opt(help="Synthetic benchmark size (without --data).")] = None,
     shortcut: Annotated[float | None, Opt(help="Synthetic shortcut-marker strength (without --data).")] = None,
     hyperparameters: Annotated[str | None, Opt(help="Per-model lr/wd table of the preset (piater2024).")] = None,
@@ -144,24 +154,26 @@ def train(
     from medattn.train.protocols import build_run_config
     from medattn.train.report import Reporter
     from medattn.train.run import train_run
+    from medattn.validation import check_sections
 
     if (out is None) == (resume is None):
         raise ConfigError("give exactly one of --out RUN_DIR (new run) or --resume RUN_DIR")
     flags = {
         "data": {"path": data, "recipe": recipe, "regime": regime, "duplicates": duplicates,
-                 "synthetic_n": synthetic_n, "synthetic_shortcut": shortcut},
+                 "max_dropped": max_dropped, "synthetic_n": synthetic_n, "synthetic_shortcut": shortcut},
         "model": {"preset": preset, "backbone": backbone, "attention": attention, "placement": placement,
                   "head": head, "num_classes": num_classes, "image_size": image_size, "pretrained": pretrained,
                   "weights": weights},
         "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
-                  "optimizer": optimizer, "schedule": schedule, "loss": loss, "augmentation": augmentation,
+                  "optimizer": optimizer, "schedule": schedule, "loss": loss, "augmentation": augmentation, "amp": amp,
                   "patience": patience, "grad_clip": grad_clip, "seed": seed, "deterministic": deterministic,
                   "workers": workers, "class_weights": _parse_weights(class_weights),
                   "log": log.split(",") if log else None},
     }  # fmt: skip
-    sections = read_yaml(config) if config else {}
-    merged = {k: {**(sections.get(k) or {}), **{f: v for f, v in flags[k].items() if v is not None}} for k in flags}
-    run_config = None if resume else build_run_config(merged, hyperparameters=hyperparameters)
+    flags = check_sections({k: {f: v for f, v in flags[k].items() if v is not None} for k in flags}, None, flags=True)
+    sections = check_sections(read_yaml(config), str(config)) if config else {}
+    merged = {k: {**(sections.get(k) or {}), **flags[k]} for k in flags}
+    run_config = None if resume else build_run_config(merged, hyperparameters=hyperparameters, flags=True)
     try:
         metrics = train_run(
             run_config, resume or out, resume=resume is not None, reporter=Reporter(quiet=quiet or as_json)
@@ -189,8 +201,11 @@ def test_command(
     as_json: Annotated[bool, Opt("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Score a trained run on a split with bootstrap confidence intervals."""
+    from medattn.io import check_file_name
     from medattn.train.final import test_run
 
+    if name is not None:
+        check_file_name(name, "--name")
     override = {k: v for k, v in {"path": data, "recipe": recipe}.items() if v is not None}
     metrics = test_run(run, split=split, checkpoint=checkpoint, data=override or None, name=name)
     _print_metrics(metrics, as_json, f"{run}: {split} split, {checkpoint} checkpoint")
@@ -224,12 +239,18 @@ def synth(
     from medattn.data.sources import open_source
     from medattn.data.synthetic import write_synthetic_dataset
     from medattn.progress import progress_callback
+    from medattn.validation import check_options, check_synthetic_size, naming
 
+    check_options("synth", n=n, size=size, seed=seed, shortcut=shortcut, difficulty=difficulty)
+    with naming("synth"):
+        check_synthetic_size(n, size)
     try:
         with progress_callback("writing", quiet=as_json) as update:
             write_synthetic_dataset(out, n, size, seed=seed, shortcut=shortcut, difficulty=difficulty, progress=update)
     except ValueError as exc:
         raise ConfigError(f"synth: {exc}") from None
+    except OSError as exc:  # a failed write() names no file: name the dataset folder
+        raise exc if exc.filename else OSError(exc.errno, exc.strerror, str(out)) from None
     source = open_source(out, "synthetic")
     summary = {"out": str(out), "num_images": len(source.records), "counts": source.class_counts()}
     _emit(
@@ -280,6 +301,9 @@ def main() -> None:
     except ConfigError as exc:
         print(f"medattn: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except OSError as exc:  # disk full, read-only folder, a file where a folder belongs: the user's to fix
+        print(f"medattn: error: {os_error_message(exc)}", file=sys.stderr)
+        sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         print("medattn: aborted", file=sys.stderr)
         sys.exit(130)
@@ -287,7 +311,3 @@ def main() -> None:
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         print(f"medattn: error: {message} (see medattn --help)", file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 2))
-
-
-if __name__ == "__main__":
-    main()

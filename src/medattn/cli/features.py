@@ -7,8 +7,7 @@ import typer
 from rich.table import Column, Table
 from rich.text import Text
 
-from medattn.cli_output import console, emit
-from medattn.errors import ConfigError
+from medattn.cli.output import console, emit
 from medattn.features.usage import FEATURES_JSON, decision_mark
 
 
@@ -34,12 +33,13 @@ def features_command(
     """Test whether each model's output depends on each feature given the true label (majority of three tests)."""
     from medattn.features.inputs import measured_features, open_models, read_features
     from medattn.features.usage import feature_usage
-    from medattn.io import write_json_atomic
+    from medattn.io import check_file_name, write_json_atomic
     from medattn.progress import progress_callback
     from medattn.study.runner import STORE
+    from medattn.validation import check_options
 
-    if max_n < 20 or permutations < 1:
-        raise ConfigError(f"--max-n must be >= 20 and --permutations >= 1 (got {max_n}, {permutations})")
+    check_options("features", alpha=alpha, max_n=max_n, permutations=permutations, seed=seed)
+    check_file_name(split, "--split")  # it names the predictions file read from each run
     models = open_models(runs, split=split, data=data, recipe=recipe)
     if features is None:
         with progress_callback("measuring features", quiet=as_json) as update:

@@ -8,7 +8,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from medattn.cli_output import console, emit
+from medattn.cli.output import console, emit
 from medattn.errors import ConfigError
 
 Opt = typer.Option
@@ -38,7 +38,9 @@ def explain_command(
     from medattn.explain.job import ExplainJob, run_explain
     from medattn.explain.methods import METHODS
     from medattn.progress import progress_callback
+    from medattn.validation import check_options
 
+    check_options("explain", n=n, seed=seed, memory_limit=memory_limit)
     for name in method:
         choose("method", name, METHODS)
     choose("display", display, ("shared", "per-map"))
@@ -104,7 +106,9 @@ def reader_export(
     from medattn.explain.display import normalise_columns
     from medattn.explain.methods import METHODS
     from medattn.explain.reader_study import export_sheet
+    from medattn.validation import check_options
 
+    check_options("reader-study export", seed=seed)
     summary, maps, pixels = _read_explained(explained)
     columns = {key.split("|")[0]: m for key, m in maps.items() if key.split("|")[1] == method}
     if not columns:

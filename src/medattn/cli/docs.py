@@ -1,7 +1,7 @@
 """docs/cli.md, generated from the command tree of ``medattn.cli.app``, and the check that it is current.
 
-    python -m medattn.cli_docs docs/cli.md           # write it (``make docs``)
-    python -m medattn.cli_docs --check docs/cli.md   # exit 1 when it differs from the commands
+    python -m medattn.cli.docs docs/cli.md           # write it (``make docs``)
+    python -m medattn.cli.docs --check docs/cli.md   # exit 1 when it differs from the commands
 
 The page is built from each command's help text and parameters, not from the output of ``--help``: no
 terminal width, colour or date enters it, so every machine renders the same bytes. The usage line and the
@@ -172,7 +172,7 @@ def _anchor(path: tuple[str, ...]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m medattn.cli_docs", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m medattn.cli.docs", description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_PATH, help=f"default: {DEFAULT_PATH}")
     parser.add_argument("--check", action="store_true", help="exit 1 if the file differs instead of writing it")
     args = parser.parse_args(argv)

@@ -7,7 +7,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from medattn.cli_output import console, emit
+from medattn.cli.output import console, emit
 
 
 def report_command(

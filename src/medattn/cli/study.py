@@ -6,8 +6,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from medattn.cli_output import console, emit
-from medattn.errors import ConfigError
+from medattn.cli.output import console, emit
 
 Opt = typer.Option
 
@@ -25,9 +24,9 @@ def study_command(
 ) -> None:
     """Run every unfinished run of the study grid; re-running the same command resumes it."""
     from medattn.study.config import load_study
+    from medattn.validation import check_options
 
-    if workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    check_options("study", workers=workers, threads=threads)
     study = load_study(config, data=data)
     summary = _run(study, out, as_json, workers=workers, executor=executor, address=address, force=force,
                    threads=threads)  # fmt: skip
@@ -50,7 +49,9 @@ def demo_command(
 
     from medattn.study.config import load_study
     from medattn.study.report import write_report
+    from medattn.validation import check_options
 
+    check_options("demo", workers=workers)
     workers = workers or min(2, os.cpu_count() or 1)
     summary = _run(load_study("quickstart"), out, as_json, workers=workers, threads=1 if workers > 1 else None)
     summary["report"] = write_report(out)

@@ -1,0 +1,3 @@
+from medattn.cli.app import main
+
+main()
