@@ -14,6 +14,7 @@ SHIPPED = (
     "amp-equivalence",
     "goncalves2021",
     "goncalves2022",
+    "ph2",
     "piater2024",
     "quickstart",
     "rao2023",
@@ -33,6 +34,7 @@ CELLS = {
     "goncalves2021": 3 * 2 * 2,  # seed 000, Tables 1-2: 3 backbones x use-cases (a)-(d), one run each
     "goncalves2022": 2 * 3 * 4,  # seed 001: DenseNet-121/ResNet-50 x none/SE/CBAM x regimes 1/10/50/100 %
     "piater2024": 2 * 6 * 10,  # seed 004, Tables 1-2: 2 backbones x 6 attention variants x 10 splits
+    "ph2": 5 * 10,  # ResNet-18 none/SE/CBAM/GC + matched-cbam x 10 repeated stratified splits (issue 16)
 }
 
 
