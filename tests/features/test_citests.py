@@ -10,6 +10,7 @@ from scipy.spatial.distance import cdist
 from medattn.features.citests import (
     CI_TESTS,
     CITestResult,
+    _neighbour_counts,
     _rcot_statistic,
     _stratified_rows,
     _weighted_chi2_sf,
@@ -186,23 +187,90 @@ def test_permutations_stay_within_strata():
 
 
 def test_chsic_statistic_is_fukumizus_trace_formula():
+    """Tr[R_Y R_Ẍ - 2 R_Y R_Ẍ R_Z + R_Y R_Z R_Ẍ R_Z], R = G~ (G~ + m eps I)^-1 on the centred Gram of m rows;
+    R_Ẍ of k_X * delta_Z built class by class (each block regularised by its class's size), eps = 0.1."""
     x, y, z = continuous_case(4, direct=0.3, n=40, classes=3)
     x, n = x.sum(1), 40
 
     def gram(a):
         a = (a - a.mean()) / a.std()
         distances = cdist(a[:, None], a[:, None])
-        return np.exp(-(distances**2) / (2 * np.median(distances[np.triu_indices(n, 1)]) ** 2))
+        return np.exp(-(distances**2) / (2 * np.median(distances[np.triu_indices(len(a), 1)]) ** 2))
 
-    def normalised(g):
-        centring = np.eye(n) - 1 / n
+    def normalised(g, epsilon=0.1):
+        m = len(g)
+        centring = np.eye(m) - 1 / m
         g = centring @ g @ centring
-        return g @ np.linalg.inv(g + n * 1e-3 * np.eye(n))
+        return g @ np.linalg.inv(g + m * epsilon * np.eye(m))
 
-    delta = (z[:, None] == z[None, :]).astype(float)
-    r_x, r_y, r_z = normalised(gram(x) * delta), normalised(gram(y)), normalised(delta)
-    expected = np.trace(r_y @ r_x - 2 * r_y @ r_x @ r_z + r_y @ r_z @ r_x @ r_z)
-    assert chsic(x, y, z, permutations=1).statistic == pytest.approx(expected, rel=1e-9)
+    r_x = np.zeros((n, n))
+    gram_x = gram(x)
+    for c in np.unique(z):
+        rows = np.flatnonzero(z == c)
+        r_x[np.ix_(rows, rows)] = normalised(gram_x[np.ix_(rows, rows)])
+    r_y = normalised(gram(y))
+    for epsilon in (1e-3, 0.1):  # R_Z drops out: the class blocks are orthogonal to the class indicators
+        r_z = normalised((z[:, None] == z[None, :]).astype(float), epsilon)
+        expected = np.trace(r_y @ r_x - 2 * r_y @ r_x @ r_z + r_y @ r_z @ r_x @ r_z)
+        assert chsic(x, y, z, permutations=1).statistic == pytest.approx(expected, rel=1e-9)
+
+
+def test_cmiknn_neighbours_are_a_fraction_of_each_class_with_a_floor():
+    assert _neighbour_counts(0.2, [450, 50]) == [90, 10]  # a 10 % class gets its own 20 %, not 20 % of n
+    assert _neighbour_counts(0.2, [12, 3]) == [5, 2]  # the floor of 5, capped at the class size - 1
+    assert _neighbour_counts(7, [100, 4]) == [7, 3]  # a count is the same in every class, capped likewise
+
+
+def test_discrete_cmiknn_is_rosss_estimate_as_in_scikit_learn():
+    """Within one class the discrete estimate is scikit-learn's mutual_info_classif kernel (Ross 2014);
+    over classes it is their size-weighted mean."""
+    from sklearn.feature_selection._mutual_info import _compute_mi_cd
+
+    rng = np.random.default_rng(0)
+    z = np.repeat([0, 1], [120, 60])
+    level = rng.integers(0, 3, 180)
+    x = rng.standard_normal(180) + 0.8 * (level == 2)
+    ranks = stats.rankdata(x)
+    per_class, weights = [], []
+    for c in (0, 1):
+        rows = np.flatnonzero(z == c)
+        k = max(5, round(0.2 * len(rows)))
+        per_class.append(_compute_mi_cd(ranks[rows], level[rows], k))
+        weights.append(len(rows))
+    expected = np.average(per_class, weights=weights)
+    result = cmiknn(x, encode_feature(level.astype(str).astype(object)), z, permutations=1)
+    assert result.statistic == pytest.approx(expected, rel=1e-9)
+    assert cmiknn(x, level, z, permutations=1).statistic == pytest.approx(expected, rel=1e-9)  # numeric levels too
+
+
+def test_cmiknn_treats_few_distinct_values_as_discrete_unless_told():
+    x, y, z = categorical_case(5, direct=1.0)
+    auto, forced = cmiknn(x, y, z, permutations=50), cmiknn(x, y, z, permutations=50, discrete=False)
+    assert auto.statistic != forced.statistic
+    assert cmiknn(x, y, z, permutations=50, discrete=True) == auto
+
+
+def minority_case(seed: int, *, direct: float, n: int = 500):
+    """A 10 % class; the output depends on the feature only inside it (a melanoma-like class)."""
+    rng = np.random.default_rng(seed)
+    z = (rng.random(n) < 0.1).astype(int)
+    y = rng.normal(0.8 * z, 1.0)
+    x = z + direct * (y - y.mean()) / y.std() * z + rng.standard_normal(n)
+    return x, y, z
+
+
+@pytest.mark.parametrize("name", ["chsic", "cmiknn"])
+def test_dependence_inside_a_small_class_is_found(name):
+    """The defaults before issue 18 were nearly blind here: cHSIC regularised every class by n eps with eps 1e-3,
+    CMIknn took k = 0.2 n, so the small class's ball covered the whole class (docs/features.md, "Power")."""
+    rejected = [
+        CI_TESTS[name](*minority_case(seed, direct=1.5), seed=seed, **FAST[name]).p_value < ALPHA for seed in SEEDS
+    ]
+    assert all(rejected)
+    kept = [
+        CI_TESTS[name](*minority_case(seed, direct=0.0), seed=seed, **FAST[name]).p_value >= ALPHA for seed in SEEDS
+    ]
+    assert all(kept)
 
 
 @pytest.mark.parametrize("count", [1, 4, 25])
@@ -263,7 +331,9 @@ def test_cmiknn_statistic_equals_tigramite(case, monkeypatch):
         array = np.vstack([stats.rankdata(columns(x).T, axis=1), stats.rankdata(columns(y).T, axis=1), 1e6 * z])
         xyz = np.repeat([0, 1, 2], [columns(x).shape[1], columns(y).shape[1], 1])
         expected = reference.get_dependence_measure(array, xyz)
-        assert cmiknn(x, y, z, k=k, permutations=1).statistic == pytest.approx(expected, rel=1e-9, abs=1e-12)
+        assert cmiknn(x, y, z, k=k, permutations=1, discrete=False).statistic == pytest.approx(
+            expected, rel=1e-9, abs=1e-12
+        )
 
 
 @pytest.fixture

@@ -110,3 +110,18 @@ def test_bad_options_are_one_line_errors(planted, option, message):
 def test_decision_mark_shows_the_raw_and_the_holm_decision():
     assert decision_mark({"uses": True, "uses_holm": False}) == "✓ [✗]"
     assert decision_mark({"uses": False, "uses_holm": False}) == "✗ [✗]"
+
+
+def test_a_category_column_is_tested_as_categories_not_as_its_codes(planted):
+    """A pandas ``category`` of numbers is one-hot encoded, as its string labels are, not one ordinal column."""
+    models, features = planted
+    codes = pd.Series(np.random.default_rng(1).integers(0, 3, N), index=features.index)
+    as_category = pd.DataFrame({"grade": codes.astype("category")})
+    as_strings = pd.DataFrame({"grade": codes.map({0: "g0", 1: "g1", 2: "g2"})})
+    as_numbers = pd.DataFrame({"grade": codes.astype(float)})
+    options = {"max_n": N, "permutations": 50, "seed": 0, "tests": ["rcot"]}
+    p = {
+        name: _row(feature_usage(models, table, **options), "marker-user", "grade")["p"]["rcot"]
+        for name, table in (("category", as_category), ("strings", as_strings), ("numbers", as_numbers))
+    }
+    assert p["category"] == p["strings"] != p["numbers"]

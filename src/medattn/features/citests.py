@@ -56,9 +56,11 @@ from scipy.spatial.distance import cdist, pdist
 from scipy.stats import rankdata
 
 _MIN_SAMPLES = 10
-_CHSIC_EPSILON = 1e-3
+_CHSIC_EPSILON = 0.1  # per class: n_c eps (see the module docstring and docs/features.md, "Power")
 _RCOT_NULL_DRAWS = 10_000
 _CMI_SHRINK = 1 - 1e-9  # tigramite counts neighbours within 0.999999999 * eps
+_CMI_MIN_K = 5  # fewest neighbours a class gets when k is a fraction
+DISCRETE_LEVELS = 10  # a feature with at most this many distinct values is discrete for CMIknn
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,19 @@ def _normalised_operator(gram: np.ndarray) -> np.ndarray:
     return (vectors * (values / (values + n * _CHSIC_EPSILON))) @ vectors.T
 
 
+def _class_blocks(codes: np.ndarray) -> list[np.ndarray]:
+    """Row indices of each class present, in class order."""
+    return [members for c in range(codes.max() + 1) if len(members := np.flatnonzero(codes == c))]
+
+
+def _local_positions(blocks: list[np.ndarray], n: int) -> np.ndarray:
+    """[n]: each row's position within its class block (maps a within-strata permutation onto the blocks)."""
+    local = np.zeros(n, dtype=np.intp)
+    for members in blocks:
+        local[members] = np.arange(len(members))
+    return local
+
+
 def chsic(x, y, z, *, permutations: int = 500, max_n: int = 500, seed: int = 0) -> CITestResult:
     """Conditional HSIC test (Fukumizu et al. 2008) of X ⟂ Y | Z with a within-stratum permutation null.
 
@@ -223,17 +238,26 @@ def chsic(x, y, z, *, permutations: int = 500, max_n: int = 500, seed: int = 0) 
     """
     _check_count("permutations", permutations)
     x, y, codes, rng = _prepare(x, y, z, max_n, seed)
-    same_class = (codes[:, None] == codes[None, :]).astype(float)
-    r_z = _normalised_operator(same_class)
-    r_xz = _normalised_operator(_gaussian_gram(_standardise(x)) * same_class)
+    blocks = _class_blocks(codes)
+    gram_x = _gaussian_gram(_standardise(x))
     r_y = _normalised_operator(_gaussian_gram(_standardise(y)))
-    residual = np.eye(len(codes)) - r_z
-    # Tr[R_Y R_Ẍ - 2 R_Y R_Ẍ R_Z + R_Y R_Z R_Ẍ R_Z] = <R_Y, (I - R_Z) R_Ẍ (I - R_Z)>_F (all symmetric)
-    kernel = residual @ r_xz @ residual
-    statistic = float(np.sum(r_y * kernel))
-    # permuting Y's rows by p turns R_Y into R_Y[p][:, p]; Z's strata, hence the kernel, stay fixed
-    shuffles = _within_strata_permutations(codes, permutations, rng)
-    null = np.array([np.vdot(r_y.take(p, axis=0).take(p, axis=1), kernel) for p in shuffles])
+    # R_Ẍ of k_X * delta_Z is block-diagonal; each class's block regularised by its own size (n_c eps)
+    r_xz = [_normalised_operator(gram_x[np.ix_(m, m)]) for m in blocks]
+    r_y_blocks = [r_y[np.ix_(m, m)] for m in blocks]
+    # <R_Y, (I - R_Z) R_Ẍ (I - R_Z)>_F = <R_Y, R_Ẍ>_F: each block is centred within its class, so it is
+    # orthogonal to the class indicators that R_Z projects on; only R_Y's diagonal blocks enter
+    statistic = float(sum(np.vdot(ry, rx) for ry, rx in zip(r_y_blocks, r_xz, strict=True)))
+    # permuting Y's rows within strata permutes each diagonal block of R_Y by that class's local permutation
+    local = _local_positions(blocks, len(codes))
+    null = np.array(
+        [
+            sum(
+                np.vdot(ry.take(local[p[m]], 0).take(local[p[m]], 1), rx)
+                for ry, rx, m in zip(r_y_blocks, r_xz, blocks, strict=True)
+            )
+            for p in _within_strata_permutations(codes, permutations, rng)
+        ]
+    )
     return CITestResult("chsic", statistic, _permutation_p_value(statistic, null), len(codes))
 
 
@@ -295,10 +319,13 @@ def rcot(x, y, z, *, num_features: int = 5, max_n: int = 500, seed: int = 0) -> 
 # --- CMIknn -------------------------------------------------------------------------------------
 
 
-def _neighbour_count(k: float, n: int) -> int:
+def _neighbour_counts(k: float, sizes: list[int]) -> list[int]:
+    """Neighbours per class: ``k`` < 1 a fraction of the class's size (at least ``_CMI_MIN_K``), else ``k``;
+    always at most the class's size - 1."""
     if k <= 0:
         raise ValueError(f"k must be positive, got {k}")
-    return max(1, int(k * n)) if k < 1 else int(k)
+    wanted = [max(_CMI_MIN_K, round(k * size)) if k < 1 else int(k) for size in sizes]
+    return [min(count, size - 1) for count, size in zip(wanted, sizes, strict=True)]
 
 
 def _max_norm_distances(a: np.ndarray) -> np.ndarray:
@@ -316,39 +343,79 @@ def _cmi_estimate(dist_x: list[np.ndarray], dist_y: list[np.ndarray], ks: list[i
     return float(np.concatenate(terms).mean())
 
 
-def cmiknn(x, y, z, *, k: float = 0.2, permutations: int = 500, max_n: int = 500, seed: int = 0) -> CITestResult:
+def _discrete_cmi_estimate(dist_x: list[np.ndarray], levels: list[np.ndarray], ks: list[int]) -> float:
+    """CMI(X; Y | Z) for a discrete Y: Ross's (2014) kNN estimate of I(X; Y) within each class, weighted by size.
+
+    Per class, as scikit-learn's ``mutual_info_classif``: for a point of level l (N_l points of the
+    class), d is the distance to its k_l-th nearest neighbour among level l (k_l = min(k, N_l - 1)) and m
+    the class's points closer than d (itself included); I = psi(n) + <psi(k_l)> - <psi(N_l)> - <psi(m)>
+    over the n points of levels with at least 2 points.
+    """
+    terms = []
+    for dx, level, k in zip(dist_x, levels, ks, strict=True):
+        values, counts = np.unique(level, return_counts=True)
+        shared = [(np.flatnonzero(level == v), min(k, c - 1)) for v, c in zip(values, counts, strict=True) if c > 1]
+        if not shared:
+            continue
+        usable = sum(len(rows) for rows, _ in shared)
+        for rows, k_level in shared:
+            radius = np.partition(dx[np.ix_(rows, rows)], k_level, axis=1)[:, k_level]
+            closer = np.count_nonzero(dx[rows] <= np.nextafter(radius, 0)[:, None], axis=1)
+            terms.append(
+                special.digamma(usable)
+                + special.digamma(k_level)
+                - special.digamma(len(rows))
+                - special.digamma(closer)
+            )
+    return float(np.concatenate(terms).mean()) if terms else 0.0
+
+
+def _is_discrete(y: np.ndarray) -> bool:
+    return len(np.unique(y, axis=0)) <= DISCRETE_LEVELS
+
+
+def cmiknn(
+    x, y, z, *, k: float = 0.2, permutations: int = 500, max_n: int = 500, seed: int = 0, discrete: bool | None = None
+) -> CITestResult:
     """Conditional mutual information test (Runge 2018) of X ⟂ Y | Z with a within-stratum permutation null.
 
     Args:
         x: model output, [n] or [n, dx].
         y: encoded feature, [n] or [n, dy].
         z: true labels, [n] integer class indices (one class: X ⟂ Y within it).
-        k: nearest neighbours; below 1 a fraction of the n rows used (tigramite's ``knn``).
+        k: nearest neighbours; below 1 a fraction of each class's size (at least ``_CMI_MIN_K``).
         permutations: within-stratum permutations of Y for the p-value.
         max_n: rows used at most (stratified subsample).
         seed: seeds the subsample and the permutations.
+        discrete: estimate for a discrete Y (Ross 2014, see :func:`_discrete_cmi_estimate`); default: Y is
+            discrete when it has at most ``DISCRETE_LEVELS`` distinct values (rows).
     """
     _check_count("permutations", permutations)
     x, y, codes, rng = _prepare(x, y, z, max_n, seed)
-    k_all = _neighbour_count(k, len(codes))
-    ranks_x, ranks_y = rankdata(x, axis=0), rankdata(y, axis=0)
-    members = [np.flatnonzero(codes == c) for c in range(codes.max() + 1)]
-    members = [m for m in members if len(m) > 1]  # a lone point has no neighbour; it carries no information
+    members = [m for m in _class_blocks(codes) if len(m) > 1]  # a lone point has no neighbour: no information
     if not members:
         raise ValueError("cmiknn needs a class with at least 2 samples")
-    ks = [min(k_all, len(m) - 1) for m in members]
+    ks = _neighbour_counts(k, [len(m) for m in members])
+    ranks_x = rankdata(x, axis=0)
     dist_x = [_max_norm_distances(ranks_x[m]) for m in members]
-    dist_y = [_max_norm_distances(ranks_y[m]) for m in members]
-    statistic = _cmi_estimate(dist_x, dist_y, ks)
-    local = np.empty(len(codes), dtype=np.intp)
-    for m in members:
-        local[m] = np.arange(len(m))
-    null = np.empty(permutations)
-    for b, p in enumerate(_within_strata_permutations(codes, permutations, rng)):
-        shuffled = [
-            dy.take(local[p[m]], axis=0).take(local[p[m]], axis=1) for dy, m in zip(dist_y, members, strict=True)
-        ]
-        null[b] = _cmi_estimate(dist_x, shuffled, ks)
+    if _is_discrete(y) if discrete is None else discrete:
+        level = np.unique(y, axis=0, return_inverse=True)[1].reshape(-1)
+        levels = [level[m] for m in members]
+        statistic = _discrete_cmi_estimate(dist_x, levels, ks)
+
+        def shuffled_statistic(p: np.ndarray) -> float:
+            return _discrete_cmi_estimate(dist_x, [level[p[m]] for m in members], ks)
+    else:
+        local = _local_positions(members, len(codes))
+        ranks_y = rankdata(y, axis=0)
+        dist_y = [_max_norm_distances(ranks_y[m]) for m in members]
+        statistic = _cmi_estimate(dist_x, dist_y, ks)
+
+        def shuffled_statistic(p: np.ndarray) -> float:
+            shuffled = [dy.take(local[p[m]], 0).take(local[p[m]], 1) for dy, m in zip(dist_y, members, strict=True)]
+            return _cmi_estimate(dist_x, shuffled, ks)
+
+    null = np.array([shuffled_statistic(p) for p in _within_strata_permutations(codes, permutations, rng)])
     return CITestResult("cmiknn", statistic, _permutation_p_value(statistic, null), len(codes))
 
 

@@ -136,7 +136,7 @@ def _test_pair(model, aligned, column: str, tests, max_n: int, permutations: int
     if usable.sum() < MIN_ROWS:
         return row | {"reason": f"{usable.sum()} images with a value (fewer than {MIN_ROWS})"}
     try:
-        encoded = encode_feature(values[usable].to_numpy())
+        encoded = encode_feature(values[usable])  # a Series: a category dtype stays categorical
     except ValueError as error:
         return row | {"reason": str(error)}
     x, z = output[usable], labels[usable]
