@@ -79,7 +79,7 @@ def _replicate(setting: tuple, CI_TESTS, encode_feature) -> dict:
 
 def rejection_table(frame: pd.DataFrame) -> pd.DataFrame:
     rejected = frame[list(TESTS)] < ALPHA
-    frame = frame.assign(**{name: rejected[name] for name in TESTS}, majority=rejected.sum(1) >= 2)
+    frame = frame.assign(**{name: rejected[name] for name in TESTS}, majority=rejected.sum(axis=1) >= 2)
     keys = ["classes", "feature", "n", "effect"]
     return frame.groupby(keys)[[*TESTS, "majority"]].mean().reset_index()
 

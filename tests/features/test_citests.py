@@ -12,6 +12,7 @@ from medattn.features.citests import (
     CITestResult,
     _neighbour_counts,
     _rcot_statistic,
+    _stratified_rcot_statistic,
     _stratified_rows,
     _weighted_chi2_sf,
     _within_strata_permutations,
@@ -234,7 +235,7 @@ def test_discrete_cmiknn_is_rosss_estimate_as_in_scikit_learn():
     per_class, weights = [], []
     for c in (0, 1):
         rows = np.flatnonzero(z == c)
-        k = max(5, round(0.2 * len(rows)))
+        k = max(5, round(0.4 * len(rows)))  # the default k: 0.4 of each class
         per_class.append(_compute_mi_cd(ranks[rows], level[rows], k))
         weights.append(len(rows))
     expected = np.average(per_class, weights=weights)
@@ -259,10 +260,11 @@ def minority_case(seed: int, *, direct: float, n: int = 500):
     return x, y, z
 
 
-@pytest.mark.parametrize("name", ["chsic", "cmiknn"])
+@pytest.mark.parametrize("name", CI_TESTS)
 def test_dependence_inside_a_small_class_is_found(name):
     """The defaults before issue 18 were nearly blind here: cHSIC regularised every class by n eps with eps 1e-3,
-    CMIknn took k = 0.2 n, so the small class's ball covered the whole class (docs/features.md, "Power")."""
+    RCoT pooled the classes' residuals (a 10 % class enters with 1 % of its covariance), CMIknn took k = 0.2 n,
+    so the small class's ball covered the whole class (docs/features.md, "Power")."""
     rejected = [
         CI_TESTS[name](*minority_case(seed, direct=1.5), seed=seed, **FAST[name]).p_value < ALPHA for seed in SEEDS
     ]
@@ -271,6 +273,23 @@ def test_dependence_inside_a_small_class_is_found(name):
         CI_TESTS[name](*minority_case(seed, direct=0.0), seed=seed, **FAST[name]).p_value >= ALPHA for seed in SEEDS
     ]
     assert all(kept)
+
+
+def test_rcot_sums_the_statistics_and_nulls_of_the_classes():
+    rng = np.random.default_rng(0)
+    codes = np.repeat([0, 1, 2], [50, 30, 2])  # the 2-row class is left out
+    features_x, features_y = rng.standard_normal((82, 5)), rng.standard_normal((82, 5))
+    statistic, weights = _stratified_rcot_statistic(features_x, features_y, codes)
+    parts = [
+        _rcot_statistic(features_x[codes == c], features_y[codes == c], np.zeros(n, int)) for c, n in ((0, 50), (1, 30))
+    ]
+    assert statistic == pytest.approx(parts[0][0] + parts[1][0], rel=1e-12)
+    np.testing.assert_allclose(weights, np.concatenate([parts[0][1], parts[1][1]]))
+    one_class = np.zeros(82, dtype=int)  # one class: the pooled statistic of Strobl et al.
+    assert (
+        _stratified_rcot_statistic(features_x, features_y, one_class)[0]
+        == _rcot_statistic(features_x, features_y, one_class)[0]
+    )
 
 
 @pytest.mark.parametrize("count", [1, 4, 25])
