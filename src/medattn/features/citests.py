@@ -6,32 +6,52 @@ p < 0.01. Here Z is always discrete (class indices), which every test exploits: 
 means working within the strata of equal label, and permuting Y within strata gives exact
 finite-sample null distributions (Y's dependence on Z and X's dependence on Z are both kept).
 
+Each test is also built so that a small class is not drowned by a large one (a melanoma class of 10 %
+where the model uses a criterion only for melanomas; the measured power is in docs/features.md, "Power",
+from bench/feature_power.py):
+
 - ``chsic``: Fukumizu et al. 2008, "Kernel measures of conditional dependence" (NIPS 2007). The
   statistic is the empirical HS norm of the normalised conditional cross-covariance operator
-  V_{YẌ|Z} with Ẍ = (X, Z): ``Tr[R_Y R_Ẍ - 2 R_Y R_Ẍ R_Z + R_Y R_Z R_Ẍ R_Z]``, R = G (G + n eps I)^-1
-  on centred Gram matrices G, eps = 1e-3. Gaussian kernels on standardised X and Y with the
-  median heuristic (sigma = median of the non-zero pairwise distances), a delta kernel on Z, and
-  k_Ẍ = k_X * delta_Z. p-value by ``permutations`` within-stratum permutations of Y (default 500).
+  V_{YẌ|Z} with Ẍ = (X, Z): ``Tr[R_Y R_Ẍ - 2 R_Y R_Ẍ R_Z + R_Y R_Z R_Ẍ R_Z]``, R = G (G + m eps I)^-1
+  on the centred Gram matrix G of m rows, eps = 0.1. Gaussian kernels on standardised X and Y with
+  the median heuristic (sigma = median of the non-zero pairwise distances), a delta kernel on Z, and
+  k_Ẍ = k_X * delta_Z, whose Gram matrix is block-diagonal over the classes. Deviation: R_Ẍ is built
+  block by block, each class's block centred within the class and regularised by its own size
+  (m = n_c); the blocks are then orthogonal to the class indicators, R_Z drops out exactly, and the
+  statistic is ``<R_Y, R_Ẍ>_F``. With one regulariser n eps for all classes a class of 10 % is
+  shrunk ten times more than the others, and with the constant eps = 1e-3 of the first version
+  R_Y and R_Ẍ are nearly the identity and the test nearly blind (docs/features.md, "Power"); with
+  the blocks, eps = 0.1 had a little more power than 0.03 (0.73 against 0.70 with a 10 % class,
+  0.84 against 0.82 balanced, n = 300-500, 30-50 replicates). p-value by ``permutations``
+  within-stratum permutations of Y (default 500).
 - ``rcot``: Strobl, Zhang & Visweswaran 2019 (RCoT). ``num_features`` (default 5, as in the paper)
   random Fourier features each of standardised X and Y (Gaussian kernel, median-heuristic
   bandwidth), standardised. Deviation: instead of random features of Z, the features are
   residualised on a one-hot encoding of Z; ridge regression on a one-hot design with a vanishing
   ridge is subtraction of the class means, which is the exact conditional expectation for a
-  discrete Z. Statistic n * ||Cov(res_X, res_Y)||_F^2; its null is a weighted sum of chi^2_1
-  with weights the eigenvalues of the covariance of the products res_X,i * res_Y,j. Deviation:
-  the p-value is a Monte Carlo estimate from 10 000 seeded draws of that sum (the paper uses
-  the Lindsay-Pilla-Basak approximation), so p >= 1 / 10 001.
+  discrete Z. Statistic per class n_c * ||Cov(res_X, res_Y)||_F^2; its null is a weighted sum of
+  chi^2_1 with weights the eigenvalues of the covariance of the products res_X,i * res_Y,j.
+  Deviation: the classes' statistics are summed (and their nulls, independent under H0, pooled)
+  instead of one covariance over all rows, in which a class of 10 % enters with 1 % of its own;
+  classes of fewer than 3 rows are left out. Deviation: the p-value is a Monte Carlo estimate from
+  10 000 seeded draws of that sum (the paper uses the Lindsay-Pilla-Basak approximation), so
+  p >= 1 / 10 001.
 - ``cmiknn``: Runge 2018 (AISTATS). Frenzel-Pompe kNN estimate of CMI(X; Y | Z) with tigramite's
   ``CMIknn`` conventions: rank-transformed X and Y columns, max-norm, eps_i the distance to the
   k-th neighbour in the joint space, neighbour counts within eps_i shrunk by 1e-9 (strictly
   closer), ``psi(k) - mean(psi(k_xz) + psi(k_yz) - psi(k_z))``. Z enters as a discrete
   coordinate: points of other classes are infinitely far, so k_z is the class size. ``k`` < 1 is
-  a fraction of n (tigramite's ``knn * T``, default 0.2), capped per stratum at its size - 1.
-  Deviations from tigramite: ties get average ranks instead of random tie-breaking noise, and
-  the local shuffle test (permute Y, tigramite's default, among the ``shuffle_neighbors``
-  nearest neighbours in Z; the paper permutes X) becomes a permutation of Y within strata,
-  because with a discrete Z all points of a class are each other's nearest neighbours.
-  ``permutations`` defaults to 500.
+  a fraction of each class's size (default 0.4), at least 5, at most the class's size - 1
+  (tigramite's ``knn * T`` is a fraction of all n: in a class of 10 % its ball held the whole
+  class). A discrete Y (at most ``DISCRETE_LEVELS`` distinct values: binary and categorical
+  features, ratings) has ties that the Frenzel-Pompe counts cannot resolve; its CMI is Ross's
+  (2014) estimate of I(X; Y) within each class, as scikit-learn's ``mutual_info_classif`` (the
+  k-th neighbour among the points of the same level, counts of the class's points within that
+  distance), weighted by class size. Deviations from tigramite: ties get average ranks instead of
+  random tie-breaking noise, and the local shuffle test (permute Y, tigramite's default, among the
+  ``shuffle_neighbors`` nearest neighbours in Z; the paper permutes X) becomes a permutation of Y
+  within strata, because with a discrete Z all points of a class are each other's nearest
+  neighbours. ``permutations`` defaults to 500.
 
 Z may hold a single class (for example when a lesion feature exists only on lesion images): the test
 is then the unconditional one within that class. All three tests need at least 10 rows and draw at
@@ -39,8 +59,9 @@ most ``max_n`` (default 500), stratified by Z (largest-remainder quotas), with a
 ``seed``; the same seed and ``max_n`` give the same rows for every test. p-values of the permutation
 tests are (1 + #{T_perm >= T}) / (1 + permutations), so at least 1 / 501 by default. A constant X or Y gives p = 1.
 
-Cost at n = 500, 500 permutations, one core: cHSIC about 0.5 s (three n x n eigendecompositions,
-then one n x n gather per permutation; O(n^3) + O(permutations n^2)), CMIknn about 1 s (one
+Cost at n = 500, 500 permutations, one core: cHSIC about 0.5 s (eigendecompositions of the n x n and
+the n_c x n_c Gram matrices, then one gather of the class blocks per permutation; O(n^3) +
+O(permutations sum n_c^2)), CMIknn about 1 s (one
 partition of the within-class distance matrices per permutation), RCoT about 0.02 s (linear in
 n). With more BLAS threads than free cores, the eigendecompositions can be far slower.
 """
