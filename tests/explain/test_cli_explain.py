@@ -4,6 +4,7 @@ import csv
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from medattn.config import DataSpec, ModelSpec, RunConfig
@@ -57,6 +58,13 @@ def test_explain_writes_maps_figures_and_scores(runs, tmp_path, capsys, monkeypa
     scores = {row["score"] for row in summary["scores"]["summary"]}
     assert {"relevance_mass_accuracy", "pointing_game", "sparseness"} <= scores
     assert (out / "scores.csv").read_text().startswith("model,method,image,score,value")
+    table = pd.read_csv(out / "scores.csv")
+    uniform = table[(table["model"] == "uniform map") & (table["score"] == "relevance_mass_accuracy")]
+    with np.load(out / "images.npz") as arrays:  # a constant map's mass in the mask is the mask's share of the image
+        lesion_share = (arrays["masks"] > 0).mean(axis=(1, 2))
+    lesion_share[lesion_share == 0] = np.nan  # no lesion: the score is undefined
+    np.testing.assert_allclose(uniform.sort_values("image")["value"], lesion_share, atol=1e-6)
+    assert np.isfinite(lesion_share).any()
 
     sheet = tmp_path / "sheet"
     code, _, stderr = run_cli(capsys, monkeypatch, "reader-study", "export", out, "--method", "gradcam", "--out", sheet)

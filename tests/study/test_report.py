@@ -145,6 +145,31 @@ def test_sections_for_cost_ood_explanations_audit_and_failures(markdown):
     assert "fewer than 20" in markdown and "Note: chsic and cmiknn use 500 permutations." in markdown
 
 
+def test_explanation_tables_show_what_a_uniform_map_scores_on_the_same_images(tmp_path):
+    """The explain stage writes the localisation scores of a constant map ('uniform map' rows); the report puts
+    their mean over every explained image under the variants, as the chance level to read them against."""
+    import pandas as pd
+
+    from medattn.explain.scores import UNIFORM_MAP
+
+    folder = build_study(tmp_path, seeds=(0, 1, 2), failed={}, scores={"relevance_mass_accuracy": {"none": 0.5,
+                         "se": 0.6, "cbam": 0.5}})  # fmt: skip
+    for seed, lesion_share in ((0, 0.30), (1, 0.40), (2, 0.50)):
+        path = folder / "explain" / f"seed-{seed}" / "scores.csv"
+        uniform = pd.DataFrame({"model": UNIFORM_MAP, "method": "uniform", "image": range(4),
+                                "score": "relevance_mass_accuracy", "value": lesion_share})  # fmt: skip
+        pd.concat([pd.read_csv(path), uniform]).to_csv(path, index=False)
+    markdown = _report_markdown(folder)
+    assert "| uniform map (reference) |  | 0.400 |" in markdown
+    assert "uniform map (reference): what a constant map scores on the same images" in markdown
+    assert "| uniform map |" not in markdown  # not compared as a variant
+
+
+def _report_markdown(folder: Path) -> str:
+    write_report(folder)
+    return (folder / "report" / "report.md").read_text()
+
+
 def test_html_is_one_self_contained_file(study):
     folder, summary = study
     page = (folder / "report" / "report.html").read_text()

@@ -2,7 +2,10 @@
 
 Scores are per image (and per run, i.e. per training seed), so the study statistics apply to them
 as to accuracy. Families and what they cost beyond the maps already computed:
-- localisation: needs lesion masks (images without a lesion get NaN); free.
+- localisation: needs lesion masks (images without a lesion get NaN); free. A constant map is scored as
+  well, under the model name ``UNIFORM_MAP`` (method ``uniform``): each score's chance level on these
+  very images, e.g. the lesion's share of the image for relevance mass accuracy, which is high where
+  lesions are large.
 - faithfulness: deletion/insertion (32 steps) and ROAD in both orders (9 levels): forward passes only.
 - complexity: sparseness (Gini index); free.
 - robustness: max-sensitivity, 10 more explanations per image.
@@ -22,7 +25,16 @@ import torch
 from medattn.explain.api import explain
 from medattn.explain.baselines import Normalisation
 from medattn.explain.chunking import chunk_size
-from medattn.explain.scores import SCORES, complexity, faithfulness, localisation, repeatability, robustness, sanity
+from medattn.explain.scores import (
+    SCORES,
+    UNIFORM_MAP,
+    complexity,
+    faithfulness,
+    localisation,
+    repeatability,
+    robustness,
+    sanity,
+)
 from medattn.io import write_atomic
 
 IMAGE_NORMALISATION = Normalisation()  # how `medattn explain` normalises the images it scores (see job.py)
@@ -134,6 +146,13 @@ def score_explanations(job, runs, images, labels, masks, maps: dict, progress=No
         ]
         if progress:
             progress(step, len(steps))
+    if "localisation" in families and masks is not None:
+        uniform = _localisation(torch.ones(len(masks), 1, *masks.shape[-2:]), masks)
+        rows += [
+            {"model": UNIFORM_MAP, "method": "uniform", "image": i, "score": name, "value": float(v)}
+            for name, per_image in uniform.items()
+            for i, v in enumerate(per_image)
+        ]
     table = pd.DataFrame(rows, columns=["model", "method", "image", "score", "value"])
     write_atomic(job.out / "scores.csv", lambda tmp: table.to_csv(tmp, index=False))
     return {"summary": _summary(table), "sanity": verdicts, "file": str(Path(job.out) / "scores.csv")}

@@ -233,6 +233,21 @@ def explanation_frame(data: StudyData) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(VALUE_COLUMNS))
 
 
+def uniform_map_scores(data: StudyData) -> dict[str, float]:
+    """Each localisation score of a constant map, averaged over every explained image of every seed: its chance
+    level on the study's own images (``UNIFORM_MAP`` rows of ``explain/seed-<s>/scores.csv``)."""
+    from medattn.explain.scores import UNIFORM_MAP
+
+    frames = []
+    for folder in explanation_folders(data).values():
+        if (folder / "scores.csv").is_file():
+            scores = pd.read_csv(folder / "scores.csv", dtype={"model": str, "method": str, "score": str})
+            frames.append(scores[scores["model"] == UNIFORM_MAP])
+    if not frames:
+        return {}
+    return pd.concat(frames).groupby("score")["value"].mean().dropna().to_dict()
+
+
 @dataclass(frozen=True)
 class Predictions:
     """A run's ``predictions-<split>.csv``: image paths, class names, label indices and probabilities [N, K]."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from medattn.errors import ConfigError
 
+UNIFORM_MAP = "uniform map"  # the model name of the localisation scores of a constant map in scores.csv
 FAMILIES = ("localisation", "faithfulness", "complexity", "robustness", "repeatability", "sanity")
 
 

@@ -30,8 +30,10 @@ from medattn.study.report.document import (
 )
 from medattn.study.report.figures import FigureFolder, box_strip, ood_figure, regime_figure, roc_figure, training_figure
 from medattn.study.report.reading import HOLM_FAMILIES, family_count, reading_section
-from medattn.study.results import explanation_folders, higher_is_better, variant_label
+from medattn.study.results import explanation_folders, higher_is_better, uniform_map_scores, variant_label
 from medattn.study.runner import AUDIT
+
+UNIFORM_ROW = "uniform map (reference)"
 
 VERDICT_PHRASES = (
     ("better", "better in"),
@@ -140,8 +142,11 @@ def results_table(analysis: StudyAnalysis, source: str) -> Table:
         if not mine.empty:
             cells = [_result_cell(mine.loc[m], marks.get((variant, m))) if m in mine.index else "n/a" for m in metrics]
             rows.append((variant, str(int(mine["n"].max())), *cells))
-    arrows = [f"{m} {'↑' if higher_is_better(source, m) else '↓'}" for m in metrics]
     caption = f"{source}: mean ± std over runs (↑ higher / ↓ lower is better)"
+    if source.startswith("explanations") and (uniform := uniform_map_scores(analysis.data)):
+        rows.append((UNIFORM_ROW, "", *(f"{uniform[m]:.3f}" if m in uniform else "" for m in metrics)))
+        caption += f"; {UNIFORM_ROW}: what a constant map scores on the same images (each score's chance level)"
+    arrows = [f"{m} {'↑' if higher_is_better(source, m) else '↓'}" for m in metrics]
     return Table(("variant", "runs", *arrows), tuple(rows), caption)
 
 
