@@ -2,6 +2,7 @@
 browser, escaped data, and the ``medattn report`` command. Study folders come from test_analysis's builder."""
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -9,11 +10,26 @@ import pytest
 
 from medattn.errors import ConfigError
 from medattn.io import write_json_atomic
+from medattn.study.analysis import analyse_study
 from medattn.study.report import write_report
+from medattn.study.report.document import (
+    VERDICT_COLOURS,
+    Details,
+    Heading,
+    Paragraph,
+    Table,
+    VerdictCell,
+    render_html,
+    render_markdown,
+)
+from medattn.study.report.figures import FigureFolder
+from medattn.study.report.summary import IN_WORDS, comparison_pairs, summary_section, verdict_grid
+from medattn.study.results import METRICS
+from medattn.study.stats import VERDICTS
 
 from ..browser_helpers import chromium_driver, open_page
 from ..cli_helpers import run_cli
-from .test_analysis import SEEDS, build_study, default_value, regime_value, run_key
+from .test_analysis import SCORE_EFFECT, SEEDS, build_study, default_value, regime_value, run_key
 
 XSS = "<script>alert(1)</script>"
 XSS_CLASS = "<img src=x onerror=alert(2)>"
@@ -59,6 +75,25 @@ def markdown(study):
     return (study[0] / "report" / "report.md").read_text()
 
 
+@pytest.fixture(scope="module")
+def analysis(study):
+    return analyse_study(study[0])
+
+
+GRID_SOURCES = ("test", "explanations (gradcam)")
+GRID_COLUMNS = (*(("test", m) for m in METRICS), *(("explanations (gradcam)", s) for s in SCORE_EFFECT))
+
+
+def _grid_expectations(analysis) -> dict[tuple[str, int], tuple[str, str]]:
+    """(row label, column index) -> (cell text, verdict), straight from the analysis' comparisons."""
+    return {
+        (f"{c.variant} vs {c.baseline}", GRID_COLUMNS.index((c.source, c.comparison.metric))):
+            (f"{c.comparison.mean_difference:+.3f} {c.comparison.verdict}", c.comparison.verdict)
+        for c in analysis.comparisons
+        if c.source in GRID_SOURCES
+    }  # fmt: skip
+
+
 def _cell(attention: str, metric: str, split: str = "test") -> str:
     seeds = SEEDS[:9] if attention == "cbam" else SEEDS
     values = [default_value({"attention": attention, "seed": s}, split, metric) for s in seeds]
@@ -70,7 +105,7 @@ def test_summary_names_the_files_runs_and_verdicts(study):
     assert summary["html"] == str(folder / "report" / "report.html")
     assert summary["markdown"] == str(folder / "report" / "report.md")
     assert summary["runs"] == {"done": 29, "failed": 1, "pending": 0, "running": 0}
-    assert len(summary["figures"]) == 8
+    assert len(summary["figures"]) == 11  # 3 of them forest plots: test, ood_site, explanations
     for path in summary["figures"]:
         assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     verdicts = {(c["variant"], c["source"], c["metric"]): c["verdict"] for c in summary["comparisons"]}
@@ -104,11 +139,9 @@ def test_summary_sentences_and_statistics_rows(markdown):
     assert "| ±0.005 | 0.25 | 0.002 | 0.004 ** | 2 | < 0.001 ** |" in markdown  # ece's row
 
 
-def test_the_holm_text_and_family_column_say_what_apply_holm_did(study, markdown):
-    from medattn.study.analysis import analyse_study
+def test_the_holm_text_and_family_column_say_what_apply_holm_did(analysis, markdown):
     from medattn.study.stats import apply_holm
 
-    analysis = analyse_study(study[0])
     families = {}
     for item in analysis.comparisons:
         families.setdefault((item.source, item.comparison.metric), []).append(item)
@@ -122,8 +155,79 @@ def test_the_holm_text_and_family_column_say_what_apply_holm_did(study, markdown
         again = apply_holm([item.comparison for item in members])
         assert [c.p_adjusted for c in again] == [item.comparison.p_adjusted for item in members]
         assert {c.family_size for c in again} == {item.family_size for item in members} == {len(members)}
-    sizes = [line.split(" | ")[15] for line in markdown.splitlines() if line.startswith("| se vs none | ")]
+    statistics = markdown.split("\n## Statistics\n")[1].splitlines()
+    sizes = [line.split(" | ")[15] for line in statistics if line.startswith("| se vs none | ")]
     assert len(sizes) == 16 and set(sizes) == {"2"}
+
+
+def test_the_summary_opens_with_what_the_study_found_and_the_verdict_grid(analysis, tmp_path):
+    blocks = summary_section(analysis, FigureFolder(tmp_path))
+    assert blocks[0] == Heading("Summary")
+    on_test = Counter(c.comparison.verdict for c in analysis.comparisons if c.source == "test")
+    on_scores = Counter(c.comparison.verdict for c in analysis.comparisons if c.source == "explanations (gradcam)")
+    auc = [c for c in analysis.comparisons if (c.source, c.comparison.metric) == ("test", "auc_roc")]
+    better_auc = [f"{c.variant} vs {c.baseline}" for c in auc if c.comparison.verdict == "better"]
+    assert on_test == {"better": 7, "equivalent": 7} and on_scores == {"better": 2, "equivalent": 2}
+    assert better_auc == ["se vs none"]
+    assert blocks[1] == Paragraph(
+        f"Of {on_test.total()} comparisons on the test split, {on_test['better']} better, {on_test['equivalent']} "
+        f"equivalent; of {on_scores.total()} comparisons on the explanation scores, {on_scores['better']} better, "
+        f"{on_scores['equivalent']} equivalent. Better in auc_roc: {better_auc[0]}."
+    )
+    grid = blocks[2]
+    assert isinstance(grid, Table)
+    arrows = [f"{m} {'↓' if m in ('ece', 'deletion_auc') else '↑'}" for _, m in GRID_COLUMNS]
+    assert grid.columns == ("comparison", *arrows)
+    assert grid.groups == (("", 1), ("test", len(METRICS)), ("explanations (gradcam)", len(SCORE_EFFECT)))
+    assert [row[0] for row in grid.rows] == ["se vs none", "cbam vs none"]
+    expected = _grid_expectations(analysis)
+    assert len(expected) == 2 * len(GRID_COLUMNS)
+    for (label, column), (text, verdict) in expected.items():
+        cell = next(row for row in grid.rows if row[0] == label)[1 + column]
+        assert isinstance(cell, VerdictCell) and (cell, cell.verdict) == (text, verdict)
+    figure = blocks[3]
+    assert figure.path.name == "01-forest-test.png" and figure.path.read_bytes()[:4] == b"\x89PNG"
+    details = blocks[-1]
+    assert isinstance(details, Details) and details.title == IN_WORDS
+    assert details.blocks[0].items[0].startswith("se vs none on test (10 paired seeds): better in auc_roc")
+
+
+def test_markdown_keeps_the_grid_the_forest_plots_and_the_sentences(analysis, markdown):
+    summary = markdown.split("\n## Summary\n", 1)[1].split("\n## Results\n")[0]
+    expected = _grid_expectations(analysis)
+    for label in ("se vs none", "cbam vs none"):
+        cells = " | ".join(expected[label, column][0] for column in range(len(GRID_COLUMNS)))
+        assert f"| {label} | {cells} |" in summary
+    assert "| comparison | test: auc_roc ↑ |" in summary and "| explanations (gradcam): deletion_auc ↓ |" in summary
+    assert summary.index("| se vs none |") < summary.index("![forest plot") < summary.index(f"**{IN_WORDS}**")
+    assert summary.index(f"**{IN_WORDS}**") < summary.index("- se vs none on test (10 paired seeds)")
+    for name, source in (("01-forest-test", "test"), ("04-forest-ood-site", "ood_site"),
+                         ("05-forest-explanations", "explanations (gradcam)")):  # fmt: skip
+        assert f"![forest plot of the comparisons on {source}]({name}.png)" in markdown
+        assert (analysis.data.folder / "report" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_parameter_matched_control_gets_its_rows_next_to_its_mechanism(tmp_path):
+    factors = {"attention": ["none", "cbam", "se", "matched-se"]}
+    analysis = analyse_study(build_study(tmp_path, factors=factors, seeds=SEEDS[:3], failed={}, explain=False))
+    rows = [("cbam", "none"), ("se", "none"), ("matched-se", "none"), ("se", "matched-se")]
+    assert comparison_pairs(analysis) == rows
+    assert [row[0] for row in verdict_grid(analysis).rows] == [f"{a} vs {b}" for a, b in rows]
+
+
+def test_verdict_cells_groups_and_details_render_escaped_in_html_and_markdown():
+    assert set(VERDICT_COLOURS) == set(VERDICTS)
+    with pytest.raises(ValueError, match="not a verdict"):
+        VerdictCell("+0.1", "great")
+    table = Table(("comparison", "auc"), ((XSS, VerdictCell("+0.012", "better")),), groups=(("", 1), (XSS, 1)))
+    blocks = [table, Details(XSS, (Paragraph(XSS),))]
+    page = render_html("t", blocks)
+    assert '<td class="verdict-better">+0.012<br>better</td>' in page and XSS not in page
+    assert '<th colspan="1">&lt;script&gt;alert(1)&lt;/script&gt;</th>' in page
+    assert "<details><summary>&lt;script&gt;" in page
+    markdown = render_markdown("t", blocks)
+    assert r"| comparison | \<script>alert(1)\</script>: auc |" in markdown and "| +0.012 better |" in markdown
+    assert r"**\<script>alert(1)\</script>**" in markdown and XSS not in markdown
 
 
 def test_sections_for_cost_ood_explanations_audit_and_failures(markdown):
@@ -139,7 +243,7 @@ def test_sections_for_cost_ood_explanations_audit_and_failures(markdown):
     assert "| images in test | lesion: 30, normal: 30 |" in markdown and "- 1 group(s) of identical" in markdown
     assert f"| cbam | 9 | {run_key({'attention': 'cbam', 'seed': 9})} | RuntimeError: CUDA out of memory |" in markdown
     assert "- seed 9: skipped: not every run of this seed finished" in markdown
-    assert "![mean ROC curve per variant](03-roc-test.png)" in markdown
+    assert "![mean ROC curve per variant](06-roc-test.png)" in markdown
     assert "| model | marker |\n|---|---|\n| se seed 0 | ✓ [✓] |\n| none seed 0 | - |" in markdown
     assert "| se seed 0 | marker | 60 | 0.002 | < 0.001 | 0.200 | 0.004 | < 0.001 | 0.400 |  |" in markdown
     assert "fewer than 20" in markdown and "Note: chsic and cmiknn use 500 permutations." in markdown
@@ -188,6 +292,33 @@ def test_html_renders_in_chromium_with_every_image_loaded(chromium, study):
     assert headings == 13
 
 
+GRID_JS = """
+const grid = document.querySelector('main table');
+return {
+  after: grid.closest('div').previousElementSibling.previousElementSibling.textContent,
+  header: Array.from(grid.querySelectorAll('thead tr:last-child th')).map(th => th.textContent),
+  rows: Array.from(grid.querySelectorAll('tbody tr')).map(tr => Array.from(tr.cells).map(
+    td => [td.innerText.replace(/\\s+/g, ' '), td.className])),
+};
+"""
+
+
+def test_the_verdict_grid_and_forest_plot_in_chromium(chromium, study, analysis):
+    page = open_page(chromium, study[0] / "report" / "report.html")
+    assert page["severe"] == [] and page["images_loaded"]
+    grid = chromium.execute_script(GRID_JS)
+    assert grid["after"] == "Summary" and len(grid["header"]) == 1 + len(GRID_COLUMNS)
+    assert [row[0][0] for row in grid["rows"]] == ["se vs none", "cbam vs none"]
+    for (label, column), (text, verdict) in _grid_expectations(analysis).items():
+        row = next(row for row in grid["rows"] if row[0][0] == label)
+        assert row[1 + column] == [text, f"verdict-{verdict}"]
+    width = chromium.execute_script(
+        "return document.querySelector('img[alt=\"forest plot of the comparisons on test\"]').naturalWidth"
+    )
+    assert width > 0
+    assert chromium.execute_script("return document.querySelector('details summary').textContent") == IN_WORDS
+
+
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
     """A study whose factor value, class name and error line are HTML."""
@@ -216,6 +347,9 @@ def test_hostile_strings_show_as_text_in_chromium(chromium, hostile):
     assert chromium.execute_script("return document.scripts.length") == 0
     assert XSS in chromium.execute_script("return document.body.innerText")
     assert chromium.execute_script("return document.querySelectorAll('img[src=x]').length") == 0
+    grid = chromium.execute_script(GRID_JS)
+    assert [row[0][0] for row in grid["rows"]] == [f"{XSS} vs none"]
+    assert {cell[1] for cell in grid["rows"][0][1:]} <= {f"verdict-{v}" for v in VERDICTS}
 
 
 def test_regime_studies_get_their_curves(tmp_path):

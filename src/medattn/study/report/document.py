@@ -13,9 +13,27 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+VERDICT_COLOURS = {"better": "#1a9641", "equivalent": "#4f7cac", "worse": "#d7191c", "undecided": "#d99a00"}
+"""A comparison's verdict -> its colour: the verdict grid's cells (tinted) and the forest plots' dots."""
+
 
 class Bold(str):
     """A table cell shown in bold."""
+
+
+class VerdictCell(str):
+    """A table cell holding a number and a verdict (``+0.012 better``): in HTML the verdict goes under the number
+    and the cell is coloured by it (class ``verdict-<verdict>``), in Markdown the text is all there is."""
+
+    number: str
+    verdict: str
+
+    def __new__(cls, number: str, verdict: str):
+        if verdict not in VERDICT_COLOURS:
+            raise ValueError(f"not a verdict: {verdict!r}; expected one of {', '.join(VERDICT_COLOURS)}")
+        cell = super().__new__(cls, f"{number} {verdict}")
+        cell.number, cell.verdict = number, verdict
+        return cell
 
 
 @dataclass(frozen=True)
@@ -36,9 +54,13 @@ class Bullets:
 
 @dataclass(frozen=True)
 class Table:
+    """``groups``: (label, number of columns) spanning the columns from the left, a header row above theirs in
+    HTML, and each column's label prefixed with its group's in Markdown (an empty label adds nothing)."""
+
     columns: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     caption: str = ""
+    groups: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -50,7 +72,22 @@ class Figure:
     caption: str = ""
 
 
-Block = Heading | Paragraph | Bullets | Table | Figure
+@dataclass(frozen=True)
+class Details:
+    """Blocks folded under a title: a ``<details>`` element in HTML, the title and the blocks in Markdown."""
+
+    title: str
+    blocks: tuple["Block", ...]
+
+
+Block = Heading | Paragraph | Bullets | Table | Figure | Details
+
+
+def _tint(colour: str, share: float = 0.22) -> str:
+    """``colour`` (#rrggbb) mixed with white, ``share`` of it kept: a cell background its text stays readable on."""
+    channels = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return "#" + "".join(f"{round(255 - share * (255 - channel)):02x}" for channel in channels)
+
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 CSS = """
@@ -65,7 +102,11 @@ caption { caption-side: top; text-align: left; font-size: 0.85rem; color: #444; 
 .scroll { overflow-x: auto; }
 figure { margin: 1rem 0; } img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: 0.85rem; color: #444; }
-"""
+details { margin: 0.5rem 0 1rem; } summary { cursor: pointer; font-weight: 600; }
+""" + "".join(
+    f".scroll td.verdict-{verdict} {{ background: {_tint(colour)}; box-shadow: inset 3px 0 {colour}; }}\n"
+    for verdict, colour in VERDICT_COLOURS.items()
+)
 
 
 def _text(value: str) -> str:
@@ -79,14 +120,24 @@ def _escape(value: str) -> str:
 
 def _html_cell(value: str, tag: str) -> str:
     text = _escape(value)
-    return f"<{tag}><strong>{text}</strong></{tag}>" if isinstance(value, Bold) else f"<{tag}>{text}</{tag}>"
+    if isinstance(value, Bold):
+        return f"<{tag}><strong>{text}</strong></{tag}>"
+    if isinstance(value, VerdictCell):
+        verdict = _escape(value.verdict)
+        return f'<{tag} class="verdict-{verdict}">{_escape(value.number)}<br>{verdict}</{tag}>'
+    return f"<{tag}>{text}</{tag}>"
 
 
 def _html_table(table: Table) -> str:
     caption = f"<caption>{_escape(table.caption)}</caption>" if table.caption else ""
-    head = "".join(_html_cell(column, "th") for column in table.columns)
-    rows = "".join("<tr>" + "".join(_html_cell(cell, "td") for cell in row) + "</tr>" for row in table.rows)
-    return f'<div class="scroll"><table>{caption}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
+    groups = "".join(f'<th colspan="{int(span)}">{_escape(label)}</th>' for label, span in table.groups)
+    head = (f"<tr>{groups}</tr>" if groups else "") + _html_row(table.columns, "th")
+    rows = "".join(_html_row(row, "td") for row in table.rows)
+    return f'<div class="scroll"><table>{caption}<thead>{head}</thead><tbody>{rows}</tbody></table></div>'
+
+
+def _html_row(cells: tuple[str, ...], tag: str) -> str:
+    return "<tr>" + "".join(_html_cell(cell, tag) for cell in cells) + "</tr>"
 
 
 def _html_figure(figure: Figure) -> str:
@@ -107,6 +158,9 @@ def _html_block(block: Block, anchor: str) -> str:
             return _html_table(block)
         case Figure():
             return _html_figure(block)
+        case Details(title, inner):
+            body = "".join(_html_block(item, f"{anchor}-{i}") for i, item in enumerate(inner))
+            return f"<details><summary>{_escape(title)}</summary>{body}</details>"
     raise TypeError(f"not a report block: {type(block).__name__}")
 
 
@@ -170,9 +224,16 @@ def _markdown_cell(value: str) -> str:
     return markdown_escape(value)
 
 
+def _grouped_columns(table: Table) -> tuple[str, ...]:
+    """The columns' labels with their group's in front (``test: auc_roc``), for Markdown's single header row."""
+    labels = [label for label, span in table.groups for _ in range(span)]
+    labels += [""] * (len(table.columns) - len(labels))
+    return tuple(f"{group}: {column}" if group else column for group, column in zip(labels, table.columns, strict=True))
+
+
 def _markdown_table(table: Table) -> str:
     lines = [f"Table: {markdown_escape(table.caption)}", ""] if table.caption else []
-    lines.append("| " + " | ".join(_markdown_cell(column) for column in table.columns) + " |")
+    lines.append("| " + " | ".join(_markdown_cell(column) for column in _grouped_columns(table)) + " |")
     lines.append("|" + "---|" * len(table.columns))
     lines += ["| " + " | ".join(_markdown_cell(cell) for cell in row) + " |" for row in table.rows]
     return "\n".join(lines)
@@ -191,6 +252,8 @@ def _markdown_block(block: Block) -> str:
         case Figure(path, alt, caption):
             image = f"![{markdown_escape(alt, strict=True)}]({path.name})"
             return f"{image}\n\n{_markdown_line(caption)}" if caption else image
+        case Details(title, inner):
+            return "\n\n".join([f"**{markdown_escape(title, strict=True)}**", *map(_markdown_block, inner)])
     raise TypeError(f"not a report block: {type(block).__name__}")
 
 

@@ -18,9 +18,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, NullLocator
 
 from medattn.io import write_atomic
+from medattn.study.report.document import VERDICT_COLOURS
 
 STYLE = {
     "figure.dpi": 110,
@@ -188,3 +190,53 @@ def regime_figure(curves: pd.DataFrame, metrics: list[str]) -> Figure:
             ax.set(xlabel="data regime (training fraction)", ylabel=f"test {metric}", title=metric)
             ax.legend()
     return figure
+
+
+VERDICT_MARKERS = {"better": "P", "equivalent": "s", "worse": "X", "undecided": "o"}
+ROW_HEIGHT = 0.24  # inches per forest-plot row
+ROPE_GREY = "0.85"
+
+
+def forest_figure(rows: pd.DataFrame, order: list[str], title: str) -> Figure:
+    """Mean paired differences with their 95 % intervals, one panel per measure (each on its own scale, with its
+    ROPE shaded around 0), one line per comparison in ``order`` (top to bottom), dots coloured by verdict.
+
+    Args:
+        rows: one per comparison and measure, columns panel (its title), row (a label in ``order``), difference,
+            ci_low, ci_high (None or NaN: no interval, fewer than 3 pairs), rope, verdict.
+        order: the row labels, top to bottom; every panel uses the same positions.
+    """
+    panels = list(dict.fromkeys(rows["panel"]))
+    columns = min(4, len(panels))
+    figure, axes = _panels(len(panels), columns=columns)
+    with matplotlib.rc_context(STYLE):
+        for index, (ax, panel) in enumerate(zip(axes, panels, strict=True)):
+            _forest_panel(ax, rows[rows["panel"] == panel], order)
+            ax.set_yticks(range(len(order)), order if index % columns == 0 else [""] * len(order))
+            ax.set_title(panel)
+        shown = [v for v in VERDICT_MARKERS if v in set(rows["verdict"])]
+        handles = [Line2D([], [], marker=VERDICT_MARKERS[v], color=VERDICT_COLOURS[v], linestyle="") for v in shown]
+        figure.legend([*handles, Patch(color=ROPE_GREY)], [*shown, "±ROPE (region of practical equivalence)"],
+                      loc="outside lower center", ncols=len(handles) + 1)  # fmt: skip
+        figure.suptitle(f"{title}: mean paired difference (variant - baseline) and its 95 % BCa interval")
+    height = (ROW_HEIGHT * len(order) + 0.9) * math.ceil(len(panels) / columns) + 0.9
+    figure.set_size_inches(PANEL_SIZE[0] * columns + 1.5, height)
+    return figure
+
+
+def _forest_panel(ax, rows: pd.DataFrame, order: list[str]) -> None:
+    """One measure: its ROPE band and 0, then per comparison its interval and a dot in its verdict's look."""
+    rope = float(rows["rope"].iloc[0])
+    ax.axvspan(-rope, rope, color=ROPE_GREY, linewidth=0, zorder=0)
+    ax.axvline(0, color="0.4", linewidth=0.8, zorder=1)
+    for item in rows.itertuples():
+        y, colour = order.index(item.row), VERDICT_COLOURS[item.verdict]
+        if pd.notna(item.ci_low) and pd.notna(item.ci_high):
+            ax.plot([item.ci_low, item.ci_high], [y, y], color=colour, linewidth=1.6, zorder=2)
+        ax.plot(item.difference, y, marker=VERDICT_MARKERS[item.verdict], color=colour, markersize=6,
+                markeredgecolor="white", markeredgewidth=0.5, linestyle="", zorder=3)  # fmt: skip
+    ends = pd.concat([rows["difference"], rows["ci_low"], rows["ci_high"], pd.Series([-rope, rope])]).dropna()
+    pad = 0.15 * (ends.max() - ends.min())
+    ax.set_xlim(ends.min() - pad, ends.max() + pad)
+    ax.set_ylim(len(order) - 0.5, -0.5)
+    ax.grid(axis="y", visible=False)

@@ -29,18 +29,13 @@ from medattn.study.report.document import (
     signed,
 )
 from medattn.study.report.figures import FigureFolder, box_strip, ood_figure, regime_figure, roc_figure, training_figure
-from medattn.study.report.reading import HOLM_FAMILIES, family_count, reading_section
+from medattn.study.report.reading import reading_section
+from medattn.study.report.summary import explanation_sources, forest_plot, summary_section
 from medattn.study.results import explanation_folders, higher_is_better, uniform_map_scores, variant_label
 from medattn.study.runner import AUDIT
 
 UNIFORM_ROW = "uniform map (reference)"
 
-VERDICT_PHRASES = (
-    ("better", "better in"),
-    ("worse", "worse in"),
-    ("equivalent", "equivalent within the ROPE in"),
-    ("undecided", "undecided in"),
-)
 AUDIT_COUNTS = (
     ("num_images", "images"), ("num_files", "files"), ("classes", "classes"), ("unreadable", "unreadable files"),
     ("exact_duplicate_groups", "groups of identical files"), ("near_duplicate_groups", "groups of near duplicates"),
@@ -58,65 +53,6 @@ def report_blocks(analysis: StudyAnalysis, figures: FigureFolder) -> list[Block]
         reading_section,
     )  # fmt: skip
     return [block for section in sections for block in section(analysis, figures)]
-
-
-def _by_pair(comparisons: list[VariantComparison]) -> dict[tuple, list[VariantComparison]]:
-    groups: dict[tuple, list[VariantComparison]] = {}
-    for item in comparisons:
-        groups.setdefault((item.variant, item.baseline, item.source), []).append(item)
-    return groups
-
-
-def verdict_sentence(items: list[VariantComparison]) -> str:
-    """One sentence on a variant against its baseline on one source, metrics grouped by verdict, each with its
-    mean difference, the ROPE its verdict used and its Holm-adjusted p."""
-    first = items[0]
-    parts = []
-    for verdict, phrase in VERDICT_PHRASES:
-        chosen = [item.comparison for item in items if item.comparison.verdict == verdict]
-        if chosen:
-            outcomes = ", ".join(
-                f"{c.metric} ({signed(c.mean_difference)}, ROPE ±{c.rope:g}, Holm p = {p_text(c.p_adjusted)})"
-                for c in chosen
-            )
-            parts.append(f"{phrase} {outcomes}")
-    pairs = max(item.comparison.n for item in items)
-    return f"{first.variant} vs {first.baseline} on {first.source} ({pairs} paired seeds): {'; '.join(parts)}."
-
-
-def summary_section(analysis: StudyAnalysis, figures: FigureFolder) -> list[Block]:
-    data = analysis.data
-    counts = ", ".join(f"{n} {status}" for status, n in data.counts.items() if n)
-    baseline = ", ".join(f"{name}={value}" for name, value in data.study.baseline.items())
-    intro = (
-        f"Study '{data.study.name}': {len(data.variants)} variants x {len(data.study.seeds)} seeds ({counts} runs). "
-        f"Each variant is compared with its baseline ({baseline}) over the seeds both finished; the "
-        f"{len(analysis.comparisons)} comparisons below are Holm-corrected in {family_count(analysis)} families "
-        f"({HOLM_FAMILIES})."
-    )
-    sentences = [verdict_sentence(items) for items in _by_pair(analysis.comparisons).values()]
-    if not sentences:
-        sentences = ["No variant could be compared with its baseline (see Statistics)."]
-    return [Heading("Summary"), Paragraph(intro), Bullets(tuple(sentences)), *_holm_reach(analysis)]
-
-
-def _holm_reach(analysis: StudyAnalysis) -> list[Block]:
-    """A warning when the families are too large for any Wilcoxon p to survive Holm at 0.05."""
-    if not analysis.comparisons:
-        return []
-    pairs = max(c.comparison.n for c in analysis.comparisons)
-    family = max(c.family_size or 1 for c in analysis.comparisons)
-    smallest = 2.0 / 2**pairs
-    if family * smallest < 0.05:
-        return []
-    return [
-        Paragraph(
-            f"Note: with {pairs} paired seeds the smallest possible Wilcoxon p is {smallest:.4f}; Holm multiplies "
-            f"the smallest p of a family by its size (up to {family} here), so no comparison can reach p < 0.05 "
-            "after correction. "
-            "Read the verdicts (Bayesian test and P(A>B)), or run more seeds."
-        )
-    ]
 
 
 def _comparison_lookup(analysis: StudyAnalysis, source: str) -> dict[tuple[str, str], VariantComparison]:
@@ -211,6 +147,9 @@ def statistics_section(analysis: StudyAnalysis, figures: FigureFolder) -> list[B
     blocks = [Heading("Statistics"), Paragraph(f"Bayesian correlated t-test: {analysis.rho_reason}.")]
     if rows:
         blocks.append(Table(STATISTICS_COLUMNS, rows, caption))
+    for split in analysis.data.test_splits[1:]:
+        blocks += forest_plot(analysis, figures, [split], split)
+    blocks += forest_plot(analysis, figures, explanation_sources(analysis), "explanations")
     if analysis.skipped:
         blocks += [Paragraph("Not compared:"), Bullets(tuple(analysis.skipped))]
     if analysis.unusable:
