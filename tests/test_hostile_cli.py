@@ -127,6 +127,10 @@ CASES = [
         ]
     ],
     ("report", ["report", "{tmp}/missing"], "missing"),
+    ("plan", ["plan", "{tmp}/missing"], "no such study folder"),
+    ("plan", ["plan", "{tmp}/missing", "--delta", "0"], "--delta must be above 0"),
+    ("plan", ["plan", "{tmp}/missing", "--power", "1"], "--power must be below 1"),
+    ("plan", ["plan", "{tmp}/missing", "--max-seeds", "2"], "--max-seeds must be at least 3"),
     ("features", ["features", "{tmp}/run", "--alpha", "0"], "--alpha must be above 0"),
     ("features", ["features", "{tmp}/run", "--max-n", "5"], "--max-n must be at least 20"),
     ("features", ["features", "{tmp}/run", "--split", "../../x"], "--split '../../x'"),

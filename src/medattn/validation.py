@@ -137,6 +137,8 @@ OPTION_RULES: dict[str, dict[str, Rule]] = {  # command-line options that are no
     "features": {"alpha": _fraction(open_low=True, open_high=True), "max_n": _int(20, 100_000),
                  "permutations": _int(1, 100_000), "seed": _SEED},
     "reader-study export": {"seed": _SEED},
+    "plan": {"delta": _num(0, math.inf, open_low=True, open_high=True), "max_seeds": _int(3, MAX_SEEDS),
+             "power": _fraction(open_low=True, open_high=True)},
 }  # fmt: skip
 
 

@@ -80,11 +80,13 @@ def build_study(
     sizes=recorded_sizes,
     rope: dict | None = None,
     scores: dict | None = None,
+    seconds=lambda cell: 1.0,
 ):
     """Write a study folder: study.yaml, study.sqlite and run directories; returns the folder.
 
     ``sizes(cell)`` gives a run's recorded ``split_sizes`` (None: not recorded, as runs written before they were);
-    ``rope`` is the study's ``rope:`` section; ``scores`` replaces the explanation scores written (SCORE_EFFECT).
+    ``rope`` is the study's ``rope:`` section; ``scores`` replaces the explanation scores written (SCORE_EFFECT);
+    ``seconds(cell)`` is the run time the store records.
     """
     factors = factors or {"attention": ["none", "se", "cbam"]}
     study = {
@@ -101,13 +103,13 @@ def build_study(
         for values in itertools.product(*factors.values()):
             for seed in seeds:
                 cell = {**dict(zip(factors, values, strict=True)), "seed": seed}
-                _add_run(root, store, cell, failed, value, shared_test_set, classes, sizes)
+                _add_run(root, store, cell, failed, value, shared_test_set, classes, sizes, seconds)
     if explain:
         _write_explanations(root, seeds, factors["attention"], failed, scores or SCORE_EFFECT)
     return root
 
 
-def _add_run(root, store, cell, failed, value, shared_test_set, classes, sizes):
+def _add_run(root, store, cell, failed, value, shared_test_set, classes, sizes, seconds):
     key = run_key(cell)
     store.register(
         key, cell, {"data": {"test_fraction": 0.2, **({"regime": cell["regime"]} if "regime" in cell else {})}}
@@ -130,7 +132,7 @@ def _add_run(root, store, cell, failed, value, shared_test_set, classes, sizes):
         "train_images_per_second": 100.0,
         "threads": 2,
     }
-    store.mark_done(key, metrics, cost, seconds=1.0)
+    store.mark_done(key, metrics, cost, seconds=seconds(cell))
     folder = root / "runs" / key
     folder.mkdir(parents=True)
     write_metrics(folder, "test", metrics["test"])

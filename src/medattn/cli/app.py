@@ -11,6 +11,7 @@ from medattn.cli.explain import explain_command, reader_app
 from medattn.cli.features import features_command
 from medattn.cli.output import console
 from medattn.cli.output import emit as _emit
+from medattn.cli.plan import plan_command
 from medattn.cli.report import report_command
 from medattn.cli.study import demo_command, study_command
 from medattn.errors import ConfigError, os_error_message
@@ -263,6 +264,7 @@ app.add_typer(reader_app, name="reader-study")
 app.command("study")(study_command)
 app.command("demo")(demo_command)
 app.command("report")(report_command)
+app.command("plan")(plan_command)
 app.command("features")(features_command)
 
 

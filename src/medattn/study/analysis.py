@@ -207,10 +207,9 @@ def compare_variants(
         if missing:
             skipped[f"{variant} vs {baseline}: no finished run of {' or '.join(missing)}"] = None
         for (source, metric), group in groups:
-            table = group.pivot(index="seed", columns="variant", values="value")
-            if variant not in table or baseline not in table:
+            pairs = paired_values(group, variant, baseline)
+            if pairs is None:
                 continue
-            pairs = table[[variant, baseline]].dropna().sort_index()
             if len(pairs) < 2:
                 line = f"{variant} vs {baseline} on {source}: {len(pairs)} paired run(s), needs 2"
                 skipped[line] = None
@@ -222,6 +221,16 @@ def compare_variants(
             )  # fmt: skip
             found.append(VariantComparison(variant, baseline, source, comparison, tuple(map(int, pairs.index))))
     return _with_family_marks(found), list(skipped)
+
+
+def paired_values(group: pd.DataFrame, variant: str, baseline: str) -> pd.DataFrame | None:
+    """The values of both arms on the seeds both have, in seed order (index seed, columns ``variant`` and
+    ``baseline``), from ``group``: the :func:`~medattn.study.results.value_frame` rows of one source and metric.
+    None when either arm has no value there."""
+    table = group.pivot(index="seed", columns="variant", values="value")
+    if variant not in table or baseline not in table:
+        return None
+    return table[[variant, baseline]].dropna().sort_index()
 
 
 def holm_family(item: VariantComparison) -> tuple[str, str]:

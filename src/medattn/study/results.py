@@ -34,7 +34,8 @@ VALUE_COLUMNS = ("variant", "seed", "source", "metric", "value")
 
 @dataclass(frozen=True)
 class StudyRun:
-    """One finished run: its variant (label and factor values without the seed), seed, results, config, folder."""
+    """One finished run: its variant (label and factor values without the seed), seed, results, config, folder,
+    and the seconds it took as the store measured them (None when not recorded)."""
 
     key: str
     variant: str
@@ -44,6 +45,7 @@ class StudyRun:
     cost: dict
     config: dict
     folder: Path
+    seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,7 @@ def _study_run(folder: Path, row: RunRow) -> StudyRun:
         cost=row.cost or {},
         config=row.config or {},
         folder=folder / RUNS / row.key,
+        seconds=row.seconds,
     )
 
 

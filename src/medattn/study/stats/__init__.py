@@ -13,16 +13,25 @@ Modules: ``paired`` (BCa CI, P(A > B), Wilcoxon, Welch, Hedges' g), ``bayesian``
 ``delong`` (two correlated AUCs on one test set).
 """
 
-from medattn.study.stats.bayesian import BayesProbabilities, TPosterior, correlated_t_test, posterior_of_difference
+from medattn.study.stats.bayesian import (
+    BayesProbabilities,
+    TPosterior,
+    correlated_t_test,
+    posterior_of_difference,
+    posterior_scale,
+    region_probabilities,
+)
 from medattn.study.stats.compare import VERDICTS, Comparison, compare_paired, decide_verdict
 from medattn.study.stats.delong import DeLongResult, delong_test, structural_components
 from medattn.study.stats.multiple import MARKS, holm, significance_mark
 from medattn.study.stats.paired import (
     MeanDifference,
     Outperforming,
+    approx_signed_rank_p,
     hedges_g_paired,
     mean_difference_ci,
     probability_of_outperforming,
+    signed_rank_p_values,
     welch_p,
     wilcoxon_p,
     wins,
@@ -41,6 +50,7 @@ __all__ = [
     "TPosterior",
     "apply_holm",
     "apply_marks",
+    "approx_signed_rank_p",
     "compare_paired",
     "correlated_t_test",
     "decide_verdict",
@@ -49,8 +59,11 @@ __all__ = [
     "holm",
     "mean_difference_ci",
     "posterior_of_difference",
+    "posterior_scale",
     "probability_of_outperforming",
+    "region_probabilities",
     "significance_mark",
+    "signed_rank_p_values",
     "structural_components",
     "summary_table",
     "welch_p",

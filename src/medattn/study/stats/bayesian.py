@@ -41,8 +41,27 @@ def posterior_of_difference(difference: np.ndarray, *, rho: float = 0.0) -> TPos
     mean = float(np.mean(difference))
     if is_constant(difference):
         return TPosterior(mean, 0.0, n - 1)
-    variance = (1.0 / n + rho / (1.0 - rho)) * float(np.var(difference, ddof=1))
-    return TPosterior(mean, float(np.sqrt(variance)), n - 1)
+    return TPosterior(mean, float(posterior_scale(float(np.var(difference, ddof=1)), n, rho)), n - 1)
+
+
+def posterior_scale(variance, n: int, rho: float):
+    """``sqrt((1/n + rho/(1 - rho)) * variance)``: the posterior's scale for ``n`` differences of sample variance
+    ``variance`` (ddof=1); elementwise when ``variance`` is an array (one per simulated study)."""
+    return np.sqrt((1.0 / n + rho / (1.0 - rho)) * variance)
+
+
+def region_probabilities(mean, scale, df: int, rope: float) -> BayesProbabilities:
+    """P(d > rope), P(-rope <= d <= rope), P(d < -rope) under the Student-t posterior (``df``, ``mean``,
+    ``scale``); a point mass at ``mean`` where ``scale`` is 0 (its region gets probability 1).
+
+    Elementwise when ``mean`` and ``scale`` are arrays (one per simulated study): the fields are then arrays.
+    """
+    mean, scale = np.asarray(mean, dtype=float), np.asarray(scale, dtype=float)
+    point = scale == 0.0
+    spread = np.where(point, 1.0, scale)  # any positive scale: the point masses take the other branch
+    a_better = np.where(point, mean > rope, stats.t.sf(rope, df, loc=mean, scale=spread))
+    b_better = np.where(point, mean < -rope, stats.t.cdf(-rope, df, loc=mean, scale=spread))
+    return BayesProbabilities(a_better, np.maximum(0.0, 1.0 - a_better - b_better), b_better)
 
 
 def correlated_t_test(
@@ -73,9 +92,4 @@ def correlated_t_test(
     check_rope_rho(rope, rho)
     difference = a - b if higher_is_better else b - a
     posterior = posterior_of_difference(difference, rho=rho)
-    if posterior.scale == 0.0:
-        above, below = posterior.mean > rope, posterior.mean < -rope
-        return BayesProbabilities(float(above), float(not (above or below)), float(below))
-    t = stats.t(posterior.df, loc=posterior.mean, scale=posterior.scale)
-    a_better, b_better = float(t.sf(rope)), float(t.cdf(-rope))
-    return BayesProbabilities(a_better, max(0.0, 1.0 - a_better - b_better), b_better)
+    return BayesProbabilities(*map(float, region_probabilities(posterior.mean, posterior.scale, posterior.df, rope)))

@@ -165,24 +165,35 @@ def wilcoxon_p(a: np.ndarray, b: np.ndarray) -> tuple[float | None, tuple[str, .
     if len(nonzero) <= EXACT_WILCOXON_MAX:
         return exact_signed_rank_p(nonzero), tuple(notes)
     notes.append(f"Wilcoxon: normal approximation ({len(nonzero)} non-zero differences, exact up to 50)")
-    return float(stats.wilcoxon(nonzero, zero_method="wilcox", method="approx").pvalue), tuple(notes)
+    return float(approx_signed_rank_p(nonzero)), tuple(notes)
+
+
+def approx_signed_rank_p(nonzero: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Two-sided p of the signed-rank test by scipy's normal approximation (tie-corrected variance, no continuity
+    correction) along ``axis``: one p per set of non-zero differences."""
+    return stats.wilcoxon(nonzero, zero_method="wilcox", method="approx", axis=axis).pvalue
 
 
 def exact_signed_rank_p(nonzero: np.ndarray) -> float:
-    """Exact two-sided p of the signed-rank statistic of non-zero differences, average ranks for tied magnitudes.
+    """Exact two-sided p of the signed-rank statistic of non-zero differences, average ranks for tied magnitudes."""
+    doubled = np.rint(2 * stats.rankdata(np.abs(nonzero))).astype(int)
+    return float(signed_rank_p_values(doubled)[int(doubled[nonzero > 0].sum())])
+
+
+def signed_rank_p_values(doubled: np.ndarray) -> np.ndarray:
+    """Exact two-sided p of every value t the doubled signed-rank statistic can take (entry t), given the doubled
+    (average) ranks of the non-zero differences: ``min(1, 2 * min(P(T <= t), P(T >= t)))`` under the null.
 
     Doubled average ranks are integers, so the null distribution of the doubled statistic is built by one
     convolution per difference (each adds 0 or its doubled rank with probability 1/2): O(n^3) at most, no 2**n
     enumeration.
     """
-    doubled = np.rint(2 * stats.rankdata(np.abs(nonzero))).astype(int)
     distribution = np.zeros(int(doubled.sum()) + 1)
     distribution[0] = 1.0
     for rank in doubled:
         distribution = 0.5 * (distribution + np.concatenate([np.zeros(rank), distribution[: len(distribution) - rank]]))
-    observed = int(doubled[nonzero > 0].sum())
-    lower, upper = distribution[: observed + 1].sum(), distribution[observed:].sum()
-    return float(min(1.0, 2.0 * min(lower, upper)))
+    lower, upper = np.cumsum(distribution), np.cumsum(distribution[::-1])[::-1]
+    return np.minimum(1.0, 2.0 * np.minimum(lower, upper))
 
 
 def welch_p(a: np.ndarray, b: np.ndarray) -> tuple[float | None, tuple[str, ...]]:
