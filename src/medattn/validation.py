@@ -125,6 +125,11 @@ RULES: dict[str, dict[str, Rule]] = {
     "StudyOod": {"name": Rule("name"), "path": _STR, "recipe": _OPTIONAL_STR, "split": _STR},
     "StudySeedCount": {"seeds": _int(1, MAX_SEEDS)},
     "StudySeeds": {"seeds": Rule("ints", 0, MAX_SEED, most=MAX_SEEDS)},
+    "StudySequentialSeeds": {
+        "min": _int(2, MAX_SEEDS), "max": _int(2, MAX_SEEDS), "step": _int(1, MAX_SEEDS),
+        "until": Rule("choice", choices="medattn.study.config:UNTIL"),
+        "metric": Rule("choice", choices="medattn.study.measures:METRICS"), "split": Rule("name"),
+    },
 }  # fmt: skip
 _SEED = _int(0, MAX_SEED)
 OPTION_RULES: dict[str, dict[str, Rule]] = {  # command-line options that are not spec fields, by command

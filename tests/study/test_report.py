@@ -11,6 +11,7 @@ import pytest
 from medattn.errors import ConfigError
 from medattn.io import write_json_atomic
 from medattn.study.analysis import analyse_study
+from medattn.study.plan import PLAN_COLUMNS, PLAN_READING, plan_cells, plan_study
 from medattn.study.report import write_report
 from medattn.study.report.document import (
     VERDICT_COLOURS,
@@ -23,6 +24,9 @@ from medattn.study.report.document import (
     render_markdown,
 )
 from medattn.study.report.figures import FigureFolder
+from medattn.study.report.planning import MAX_SEEDS as PLAN_MAX_SEEDS
+from medattn.study.report.planning import TITLE as DECIDE
+from medattn.study.report.planning import decide_section
 from medattn.study.report.summary import IN_WORDS, comparison_pairs, summary_section, verdict_grid
 from medattn.study.results import METRICS
 from medattn.study.stats import VERDICTS
@@ -155,9 +159,33 @@ def test_the_holm_text_and_family_column_say_what_apply_holm_did(analysis, markd
         again = apply_holm([item.comparison for item in members])
         assert [c.p_adjusted for c in again] == [item.comparison.p_adjusted for item in members]
         assert {c.family_size for c in again} == {item.family_size for item in members} == {len(members)}
-    statistics = markdown.split("\n## Statistics\n")[1].splitlines()
+    statistics = markdown.split("\n## Statistics\n")[1].split("\n## ")[0].splitlines()
     sizes = [line.split(" | ")[15] for line in statistics if line.startswith("| se vs none | ")]
     assert len(sizes) == 16 and set(sizes) == {"2"}
+
+
+def test_what_it_would_take_to_decide_is_plan_studys_table_for_auc_with_delta_its_rope(analysis, markdown):
+    plan = plan_study(analysis, delta=0.01, metric="auc_roc", split="test", max_seeds=PLAN_MAX_SEEDS).to_dict()
+    rows, notes = plan_cells(plan)
+    assert [row[0] for row in rows] == ["se vs none", "cbam vs none"] and notes == []
+    assert markdown.index("\n## Statistics\n") < markdown.index(f"\n## {DECIDE}\n") < markdown.index("\n## DeLong")
+    section = markdown.split(f"\n## {DECIDE}\n")[1].split("\n## ")[0]
+    assert "with delta = auc_roc's ROPE ±0.01: the smallest difference the verdict counts as practical" in section
+    assert "| " + " | ".join(PLAN_COLUMNS) + " |" in section
+    for row in rows:
+        assert "| " + " | ".join(row) + " |" in section
+    se, cbam = (row[2:5] for row in rows)
+    assert se[0] == "10" and cbam[0] == "9"  # seeds now: cbam's seed 9 failed
+    assert f"Table: {PLAN_READING} {plan['method']}" in section and "n searched up to 50" in section
+
+
+def test_what_it_would_take_to_decide_needs_two_seeds(tmp_path):
+    analysis = analyse_study(build_study(tmp_path, seeds=(0,), failed={}, explain=False))
+    assert decide_section(analysis, FigureFolder(tmp_path)) == [
+        Heading(DECIDE),
+        Paragraph("Not planned: the study has 1 seed; planning needs the spread of the paired differences over at "
+                  "least 2."),
+    ]  # fmt: skip
 
 
 def test_the_summary_opens_with_what_the_study_found_and_the_verdict_grid(analysis, tmp_path):
@@ -289,7 +317,7 @@ def test_html_renders_in_chromium_with_every_image_loaded(chromium, study):
     assert page["title"] == "Study report: fixture"
     assert page["severe"] == [] and page["images_loaded"] and page["images"] == len(summary["figures"])
     headings = chromium.execute_script("return Array.from(document.querySelectorAll('nav a')).length")
-    assert headings == 13
+    assert headings == 14  # the level-2 sections, "What it would take to decide" included
 
 
 GRID_JS = """

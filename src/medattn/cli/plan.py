@@ -40,42 +40,12 @@ def plan_command(
 
 def plan_table(plan: dict) -> Table:
     """One row per comparison; the caption states the method and why a search found no number of seeds."""
-    columns = ("comparison", "mean diff ± sd", "seeds now", "seeds for power", "seeds for a decision", "extra runs",
-               "extra hours", "hours")  # fmt: skip
+    from medattn.study.plan import PLAN_COLUMNS, PLAN_READING, plan_cells
+
     title = f"{plan['study']}: seeds needed for {plan['metric']} on {plan['source']} (delta {plan['delta']:g})"
-    table = Table(*columns, title=Text(title), caption_justify="left")
-    notes = []
-    for row in plan["rows"]:
-        name = f"{row['variant']} vs {row['baseline']}"
-        if row["note"]:
-            notes.append(f"{name}: not plannable, {row['note']}")
-            table.add_row(*map(Text, (name, "n/a", str(row["seeds_now"]), "n/a", "n/a", "", "", "")))
-            continue
-        searches = (row["power"], row["decision"])
-        notes += [f"{name}: {search['note']}" for search in searches if search["note"]]
-        unit = f"{row['device']}-h" if row["device"] else "h"
-        cells = (
-            name,
-            f"{row['mean_difference']:+.4f} ± {row['sd']:.4f}",
-            str(row["seeds_now"]),
-            *map(_seeds, searches),
-            " / ".join(_number(search["extra_runs"], "d") for search in searches),
-            *(
-                " / ".join(_number(search[key], ".3g") for search in searches) + f" {unit}"
-                for key in ("extra_hours", "hours")
-            ),
-        )
-        table.add_row(*map(Text, cells))
-    how = "Seeds: n (simulated probability). Runs and hours: for the seeds for power / for a decision."
-    table.caption = Text("\n".join([how, plan["method"], *notes]))
+    table = Table(*PLAN_COLUMNS, title=Text(title), caption_justify="left")
+    rows, notes = plan_cells(plan)
+    for row in rows:
+        table.add_row(*map(Text, row))
+    table.caption = Text("\n".join([PLAN_READING, plan["method"], *notes]))
     return table
-
-
-def _seeds(search: dict) -> str:
-    if search["seeds"] is None:
-        return "not reached" if search["probability"] is not None else "n/a"
-    return f"{search['seeds']} ({search['probability']:.2f})"
-
-
-def _number(value, spec: str) -> str:
-    return "-" if value is None else format(value, spec)

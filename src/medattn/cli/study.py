@@ -32,6 +32,10 @@ def study_command(
                    threads=threads)  # fmt: skip
     emit(summary, as_json, _summary_table(summary))
     if not as_json:
+        if study.sequential:
+            from medattn.study.sequential import stop_sentence
+
+            console.print(stop_sentence(summary["sequential"], study), markup=False, highlight=False)
         console.print(f"study folder: {out} (per-run logs in {out}/runs/*/train.log); next: medattn report {out}")
     if summary["counts"].get("failed"):
         raise typer.Exit(1)

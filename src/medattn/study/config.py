@@ -16,14 +16,20 @@ explain: {methods: [gradcam, saliency], n: 4, scores: [localisation, faithfulnes
 rope: {auc_roc: 0.02, ece: 0.005}                      # optional: ROPE per metric/score over the defaults
 ```
 
+``seeds`` is a count (``seeds: 3`` = 0, 1, 2), a list of distinct seeds, or sequential seeds: a mapping
+``{min: 3, max: 20, step: 1, until: decided, metric: auc_roc, split: test}`` (``max`` required, the others default to
+these values) that runs seeds 0 .. min - 1, then ``step`` more per round until every variant's comparison with its
+baseline on ``metric`` and ``split`` has a verdict, or ``max`` seeds ran (:mod:`medattn.study.sequential`).
+
 ``rope`` overrides the default region of practical equivalence of single metrics or explanation scores
 (:mod:`medattn.study.measures` lists the defaults and the rule behind them). It only changes the analysis, so it
-is left out of the study's digest: editing it never asks for ``--force`` or retrains anything.
+is left out of the study's digest: editing it never asks for ``--force`` or retrains anything (with sequential seeds
+it changes the verdicts the rounds stop on: a re-run analyses the last round again and goes on if it is undecided).
 """
 
 import hashlib
 import json
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from medattn.config import DataSpec, ModelSpec, TrainSpec, read_yaml
@@ -34,6 +40,8 @@ from medattn.validation import check_values
 SECTIONS = {"model": ModelSpec, "train": TrainSpec, "data": DataSpec}
 KEYS = ("name", "data", "model", "train", "factors", "seeds", "baseline", "ood", "explain", "search", "rope")
 ANALYSIS_ONLY = ("rope",)  # keys that change the report, not the runs: not part of the digest
+UNTIL = ("decided",)  # sequential seeds' stopping rules
+FIRST_ROUND = 3  # sequential seeds' default min: the fewest pairs a verdict needs (stats.paired.MIN_PAIRS_FOR_CI)
 
 
 def factor_section(name: str) -> str:
@@ -46,8 +54,26 @@ def factor_section(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class SequentialSeeds:
+    """Sequential seeds (``seeds: {min, max, step, until, metric, split}``): seeds 0 .. ``min`` - 1 first, then
+    ``step`` more per round until ``until`` holds for ``metric`` on ``split`` or ``max`` seeds ran."""
+
+    min: int
+    max: int
+    step: int = 1
+    until: str = "decided"
+    metric: str = "auc_roc"
+    split: str = "test"
+
+    def rounds(self) -> tuple[int, ...]:
+        """The number of seeds after each round: min, min + step, ..., max (the last round may add fewer)."""
+        return (*range(self.min, self.max, self.step), self.max)
+
+
+@dataclass(frozen=True)
 class StudyConfig:
-    """A parsed study file (see the module docstring)."""
+    """A parsed study file (see the module docstring); with sequential seeds ``seeds`` holds every seed the study
+    may run (0 .. max - 1) and ``sequential`` the rule that says how many it runs."""
 
     name: str
     data: dict = field(default_factory=dict)
@@ -60,9 +86,14 @@ class StudyConfig:
     explain: dict = field(default_factory=dict)
     search: dict = field(default_factory=dict)
     rope: dict = field(default_factory=dict)
+    sequential: SequentialSeeds | None = None
 
     def to_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """The study as a YAML mapping :func:`parse_study` reads back (``seeds``: the list, or the sequential
+        mapping)."""
+        plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "sequential"}
+        seeds = list(self.seeds) if self.sequential is None else asdict(self.sequential)
+        return plain | {"seeds": seeds, "ood": list(self.ood)}
 
     def digest(self) -> str:
         """Hash of the study definition but its analysis-only keys (a changed file is detected)."""
@@ -84,16 +115,17 @@ def parse_study(data: dict, source: str = "study") -> StudyConfig:
         section.from_dict(data.get(name) or {}, f"{source} [{name}]")
     factors = data.get("factors") or {}
     _check_factors(factors, source)
-    seeds = _check_seeds(data.get("seeds", [0]), source)
+    ood = _check_ood(data.get("ood") or (), source)
+    seeds, sequential = _check_seeds(data.get("seeds", [0]), ood, source)
     from medattn.study.search import parse_search  # here: search.py imports this module
 
     parse_search(data.get("search") or {}, source, factors)
     _check_baseline(data.get("baseline") or {}, factors, source)
-    ood = _check_ood(data.get("ood") or (), source)
     check_values("StudyExplain", data.get("explain") or {}, f"{source} [explain]")
     kwargs = {k: data[k] for k in ("data", "model", "train", "baseline", "explain", "search") if data.get(k)}
     kwargs["rope"] = check_ropes({} if data.get("rope") is None else data["rope"], source)
-    return StudyConfig(data.get("name") or Path(source).stem, factors=factors, seeds=tuple(seeds), ood=ood, **kwargs)
+    return StudyConfig(data.get("name") or Path(source).stem, factors=factors, seeds=tuple(seeds), ood=ood,
+                       sequential=sequential, **kwargs)  # fmt: skip
 
 
 def _check_factors(factors: dict, source: str) -> None:
@@ -105,14 +137,31 @@ def _check_factors(factors: dict, source: str) -> None:
             check_values(SECTIONS[section], {name: value}, f"{source} [factors]")
 
 
-def _check_seeds(seeds, source: str) -> tuple[int, ...]:
-    """A count (``seeds: 3`` = 0, 1, 2) or a list of distinct seeds."""
+def _check_seeds(seeds, ood: tuple[dict, ...], source: str) -> tuple[tuple[int, ...], SequentialSeeds | None]:
+    """A count (``seeds: 3`` = 0, 1, 2), a list of distinct seeds, or sequential seeds (then every seed it may run,
+    0 .. max - 1, and its rule)."""
+    if isinstance(seeds, dict):
+        sequential = _check_sequential(seeds, ood, source)
+        return tuple(range(sequential.max)), sequential
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         seeds = list(range(check_values("StudySeedCount", {"seeds": seeds}, source)["seeds"]))
     seeds = check_values("StudySeeds", {"seeds": seeds}, source)["seeds"]
     if not seeds or len(set(seeds)) < len(seeds):
         raise ConfigError(f"{source}: seeds must be a list of integers or a count, no seed twice; got {list(seeds)}")
-    return seeds
+    return seeds, None
+
+
+def _check_sequential(data: dict, ood: tuple[dict, ...], source: str) -> SequentialSeeds:
+    checked = check_values("StudySequentialSeeds", data, f"{source} [seeds]")
+    if "max" not in checked:
+        raise ConfigError(f"{source}: seeds.max is required for sequential seeds: the most seeds the study may run")
+    rule = SequentialSeeds(**{"min": FIRST_ROUND} | checked)
+    if rule.min > rule.max:
+        raise ConfigError(f"{source}: seeds.min ({rule.min}) must be at most seeds.max ({rule.max})")
+    splits = ["test", *(entry["name"] for entry in ood)]
+    if rule.split not in splits:
+        raise ConfigError(f"{source}: seeds.split '{rule.split}' is not a test split of the study: {', '.join(splits)}")
+    return rule
 
 
 def _check_baseline(baseline: dict, factors: dict, source: str) -> None:

@@ -168,6 +168,44 @@ class StudyPlan:
         return plain | {"method": self.method, "rows": [row.to_dict() for row in self.rows]}
 
 
+PLAN_COLUMNS = ("comparison", "mean diff ± sd", "seeds now", "seeds for power", "seeds for a decision", "extra runs",
+                "extra hours", "hours")  # fmt: skip
+PLAN_READING = "Seeds: n (simulated probability). Runs and hours: for the seeds for power / for a decision."
+
+
+def plan_cells(plan: dict) -> tuple[list[tuple[str, ...]], list[str]]:
+    """The table of a plan (:meth:`StudyPlan.to_dict`) as ``medattn plan`` and the study report show it: one row of
+    :data:`PLAN_COLUMNS` per comparison, and the notes (why a comparison was not planned, why a search found no
+    number of seeds)."""
+    rows, notes = [], []
+    for row in plan["rows"]:
+        name = f"{row['variant']} vs {row['baseline']}"
+        if row["note"]:
+            notes.append(f"{name}: not plannable, {row['note']}")
+            rows.append((name, "n/a", str(row["seeds_now"]), "n/a", "n/a", "", "", ""))
+            continue
+        searches = (row["power"], row["decision"])
+        notes += [f"{name}: {search['note']}" for search in searches if search["note"]]
+        unit = f"{row['device']}-h" if row["device"] else "h"
+        rows.append((
+            name, f"{row['mean_difference']:+.4f} ± {row['sd']:.4f}", str(row["seeds_now"]), *map(_seeds, searches),
+            " / ".join(_number(search["extra_runs"], "d") for search in searches),
+            *(" / ".join(_number(search[key], ".3g") for search in searches) + f" {unit}"
+              for key in ("extra_hours", "hours")),
+        ))  # fmt: skip
+    return rows, notes
+
+
+def _seeds(search: dict) -> str:
+    if search["seeds"] is None:
+        return "not reached" if search["probability"] is not None else "n/a"
+    return f"{search['seeds']} ({search['probability']:.2f})"
+
+
+def _number(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
 def plan_study(
     analysis: StudyAnalysis,
     *,

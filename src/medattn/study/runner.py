@@ -9,12 +9,15 @@ One driver at a time: the study holds its folder's lock (``medattn.locks``) from
 second ``medattn study`` on the same folder is refused with the first one's PID. A run directory
 that another live process holds (a worker left by a driver killed alone, a ``medattn train
 --resume`` started by hand) stays ``running`` and is not handed out again: it is listed as busy.
+
+Sequential seeds (``seeds: {min, max, ...}``) run the final grid in rounds, each a batch of cells like a whole grid
+(:mod:`medattn.study.sequential`); a re-run resumes the round the study was in.
 """
 
 import errno
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from medattn.config import write_yaml
@@ -22,7 +25,7 @@ from medattn.errors import ConfigError
 from medattn.locks import hold_folder, holder
 from medattn.study.config import StudyConfig
 from medattn.study.executor import Outcome, Task, dispatch
-from medattn.study.grid import Cell, expand_grid
+from medattn.study.grid import Cell, baseline_of, expand_grid
 from medattn.study.store import StudyStore, worker_name
 
 STORE = "study.sqlite"
@@ -52,7 +55,7 @@ def open_store(out: Path, study: StudyConfig, cells: list[Cell], force: bool = F
     out.mkdir(parents=True, exist_ok=True)
     store = StudyStore(out / STORE)
     store.check_study(study.digest(), force=force)
-    write_yaml(out / "study.yaml", study.to_dict() | {"seeds": list(study.seeds), "ood": list(study.ood)})
+    write_yaml(out / "study.yaml", study.to_dict())
     for cell in cells:
         store.register(cell.key, cell.factors, cell.config.to_dict())
     return store
@@ -116,10 +119,12 @@ def run_study(
 
 
 def _run_stages(study: StudyConfig, out: Path, execution: Execution, force: bool, stage_progress) -> dict:
-    """The search stage (if any), the dataset audit, the final grid and the explanation stage."""
+    """The search stage (if any), the dataset audit, the final grid (in rounds for sequential seeds) and the
+    explanation stage."""
     summary = {"name": study.name, "folder": str(out)}
+    chosen = None
     if study.search:
-        from medattn.study.search import best_settings, final_cells, run_score, search_cells, study_search
+        from medattn.study.search import best_settings, run_score, search_cells, study_search
 
         search, cells = study_search(study), search_cells(study)
         stage = run_cells(study, cells, out / SEARCH, execution, force)
@@ -127,19 +132,41 @@ def _run_stages(study: StudyConfig, out: Path, execution: Execution, force: bool
         chosen = best_settings(study, cells, scores)
         chosen_rows = [{"variant": list(variant), **setting} for variant, setting in chosen.items()]
         summary["search"] = {"counts": stage["counts"], "chosen": chosen_rows}
-        cells = final_cells(study, chosen)
-    else:
-        cells = expand_grid(study)
     audit_data(study, out, stage_progress)
-    stage = run_cells(study, cells, out, execution, force)
+
+    def run_round(seeds: tuple[int, ...]) -> dict:
+        cells = final_grid(study, chosen, seeds)
+        stage = run_cells(study, cells, out, execution, force)
+        return stage | {"missing": [cell.key for cell in cells if cell.key not in stage["done"]]}
+
+    if study.sequential:
+        from medattn.study.sequential import run_sequential
+
+        stage, summary["sequential"] = run_sequential(study, out, run_round)
+        seeds = tuple(summary["sequential"]["seeds"])
+    else:
+        stage, seeds = run_round(study.seeds), study.seeds
     summary |= {"counts": stage["counts"], "failures": stage["failures"], "results": str(out / RESULTS)}
     if stage["busy"]:
         summary["busy"] = [{"key": key, "holder": found} for key, found in stage["busy"].items()]
     if study.explain:
         from medattn.study.explain_stage import explain_study
 
-        summary["explanations"] = explain_study(study, out, cells, stage["done"], stage_progress)
+        explained = replace(study, seeds=seeds)  # a sequential study's: the seeds its rounds ran
+        summary["explanations"] = explain_study(explained, out, final_grid(study, chosen, seeds), stage["done"],
+                                                stage_progress)  # fmt: skip
     return summary
+
+
+def final_grid(study: StudyConfig, chosen: dict | None, seeds: tuple[int, ...]) -> list[Cell]:
+    """The cells of ``seeds`` in the final grid: the study grid, with each variant's searched setting when the study
+    has a search stage (``chosen``: :func:`medattn.study.search.best_settings`)."""
+    of_seeds = replace(study, seeds=tuple(seeds))
+    if chosen is None:
+        return expand_grid(of_seeds)
+    from medattn.study.search import final_cells
+
+    return final_cells(of_seeds, chosen)
 
 
 def check_data(study: StudyConfig) -> None:
@@ -157,7 +184,12 @@ def preflight(study: StudyConfig) -> None:
         from medattn.study.search import search_cells
 
         search_cells(study)
-    expand_grid(study)
+    cells = [cell for cell in expand_grid(study) if cell.factors["seed"] == study.seeds[0]]
+    if study.sequential and not any(baseline_of(cell, cells, study.baseline) for cell in cells):
+        raise ConfigError(
+            f"study '{study.name}': sequential seeds stop on the comparisons with the baseline, and no variant has "
+            "one; add the baseline's value to the factors (baseline:) or give a list of seeds"
+        )
     if study.explain:
         from medattn.study.explain_stage import explain_settings
 

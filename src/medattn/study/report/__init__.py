@@ -3,7 +3,8 @@
 ``write_report(study_dir)`` writes ``study_dir/report/report.html`` (one file: images embedded, no scripts, opens
 offline), ``report.md`` and the figures as PNG files next to it. Sections: the summary (what the study found,
 the verdict grid, the forest plot, every comparison in words), results tables per test split (mean ± std with
-significance marks), the statistics table with the other forest plots, DeLong per seed,
+significance marks), the statistics table with the other forest plots, what it would take to decide (the seeds
+``medattn plan`` finds for the primary metric), DeLong per seed,
 ROC and training curves, cost, OOD drop, data-regime curves, explanation scores and figures, the dataset audit,
 failed runs, and how to read it all. The numbers come from :mod:`medattn.study.analysis`.
 """

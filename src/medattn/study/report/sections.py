@@ -29,6 +29,7 @@ from medattn.study.report.document import (
     signed,
 )
 from medattn.study.report.figures import FigureFolder, box_strip, ood_figure, regime_figure, roc_figure, training_figure
+from medattn.study.report.planning import decide_section
 from medattn.study.report.reading import reading_section
 from medattn.study.report.summary import explanation_sources, forest_plot, summary_section
 from medattn.study.results import explanation_folders, higher_is_better, uniform_map_scores, variant_label
@@ -47,7 +48,8 @@ AUDIT_COUNTS = (
 def report_blocks(analysis: StudyAnalysis, figures: FigureFolder) -> list[Block]:
     """Every section, in reading order."""
     sections = (
-        summary_section, results_section, statistics_section, delong_section, roc_section, training_section,
+        summary_section, results_section, statistics_section, decide_section, delong_section, roc_section,
+        training_section,
         cost_section, ood_section, regime_section, explanation_section, features_section, audit_section,
         failures_section,
         reading_section,

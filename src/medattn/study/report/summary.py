@@ -1,5 +1,5 @@
 """The report's Summary: what the study found in one sentence, the verdict grid, the forest plot of the primary
-test split, and every comparison in words.
+test split, when and why a study with sequential seeds stopped, and every comparison in words.
 
 The grid has one row per comparison (a variant against its baseline; an attention variant against its
 parameter-matched control as a row of its own, next to its mechanism's) and one column per metric of the primary
@@ -29,6 +29,7 @@ from medattn.study.report.document import (
 from medattn.study.report.figures import FigureFolder, forest_figure
 from medattn.study.report.reading import HOLM_FAMILIES, family_count
 from medattn.study.results import higher_is_better
+from medattn.study.sequential import read_state, stop_sentence
 from medattn.study.stats import VERDICTS, Comparison
 
 EXPLANATIONS = "explanations"
@@ -121,16 +122,23 @@ def finding_sentence(analysis: StudyAnalysis) -> str:
     if not parts:
         return f"No comparison on the {primary} split or the explanation scores (see Statistics)."
     sentence = f"Of {'; of '.join(parts)}."
-    metrics = [metric for source, metric in columns if source == primary]
-    if not metrics:
+    headline = headline_metric(analysis)
+    if headline is None:
         return sentence
-    headline = HEADLINE_METRIC if HEADLINE_METRIC in metrics else metrics[0]
     better = [
         pair_label(pair) for pair in pairs if (c := found.get((pair, (primary, headline)))) and c.verdict == "better"
     ]
     return sentence + (
         f" Better in {headline}: {', '.join(better)}." if better else f" No variant is better in {headline}."
     )
+
+
+def headline_metric(analysis: StudyAnalysis) -> str | None:
+    """The metric the summary headlines: AUC-ROC, else the first metric compared on the primary test split (None:
+    no comparison there)."""
+    primary = analysis.data.test_splits[0]
+    metrics = [metric for source, metric in grid_columns(analysis) if source == primary]
+    return HEADLINE_METRIC if HEADLINE_METRIC in metrics else next(iter(metrics), None)
 
 
 def _by_pair(comparisons: list[VariantComparison]) -> dict[tuple, list[VariantComparison]]:
@@ -191,8 +199,13 @@ def summary_section(analysis: StudyAnalysis, figures: FigureFolder) -> list[Bloc
     data = analysis.data
     counts = ", ".join(f"{n} {status}" for status, n in data.counts.items() if n)
     baseline = ", ".join(f"{name}={value}" for name, value in data.study.baseline.items())
+    seeds, stopping = f"{len(data.study.seeds)} seeds", []
+    if data.study.sequential:  # the seeds its rounds ran, not the most it may run, and why they stopped
+        state = read_state(data.folder)
+        seeds = f"{len(state.get('seeds') or {run.seed for run in data.runs})} sequential seeds"
+        stopping = [Paragraph(stop_sentence(state, data.study))]
     intro = Paragraph(
-        f"Study '{data.study.name}': {len(data.variants)} variants x {len(data.study.seeds)} seeds ({counts} runs). "
+        f"Study '{data.study.name}': {len(data.variants)} variants x {seeds} ({counts} runs). "
         f"Each variant is compared with its baseline ({baseline}) over the seeds both finished; the "
         f"{len(analysis.comparisons)} comparisons below are Holm-corrected in {family_count(analysis)} families "
         f"({HOLM_FAMILIES})."
@@ -201,6 +214,7 @@ def summary_section(analysis: StudyAnalysis, figures: FigureFolder) -> list[Bloc
         return [
             Heading("Summary"),
             intro,
+            *stopping,
             Paragraph("No variant could be compared with its baseline (see Statistics)."),
         ]
     sentences = tuple(verdict_sentence(items) for items in _by_pair(analysis.comparisons).values())
@@ -210,6 +224,7 @@ def summary_section(analysis: StudyAnalysis, figures: FigureFolder) -> list[Bloc
         verdict_grid(analysis),
         *forest_plot(analysis, figures, data.test_splits[:1], data.test_splits[0]),
         intro,
+        *stopping,
         *_holm_reach(analysis),
         Details(IN_WORDS, (Bullets(sentences),)),
     ]
