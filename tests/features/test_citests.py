@@ -223,25 +223,24 @@ def test_cmiknn_neighbours_are_a_fraction_of_each_class_with_a_floor():
 
 
 def test_discrete_cmiknn_is_rosss_estimate_as_in_scikit_learn():
-    """Within one class the discrete estimate is scikit-learn's mutual_info_classif kernel (Ross 2014);
-    over classes it is their size-weighted mean."""
+    """Within one class the discrete estimate is scikit-learn's mutual_info_classif kernel (Ross 2014) with
+    k = 0.4 of each level's size; over classes it is their size-weighted mean."""
     from sklearn.feature_selection._mutual_info import _compute_mi_cd
 
     rng = np.random.default_rng(0)
     z = np.repeat([0, 1], [120, 60])
-    level = rng.integers(0, 3, 180)
+    level = np.concatenate([rng.permutation(np.repeat([0, 1, 2], 40)), rng.permutation(np.repeat([0, 1, 2], 20))])
     x = rng.standard_normal(180) + 0.8 * (level == 2)
     ranks = stats.rankdata(x)
-    per_class, weights = [], []
-    for c in (0, 1):
-        rows = np.flatnonzero(z == c)
-        k = max(5, round(0.4 * len(rows)))  # the default k: 0.4 of each class
-        per_class.append(_compute_mi_cd(ranks[rows], level[rows], k))
-        weights.append(len(rows))
-    expected = np.average(per_class, weights=weights)
+    # levels of 40 and of 20 points: k = 16 and 8 (scikit-learn takes one k per call, so the levels are equal)
+    expected = np.average(
+        [_compute_mi_cd(ranks[z == c], level[z == c], k) for c, k in ((0, 16), (1, 8))], weights=[120, 60]
+    )
     result = cmiknn(x, encode_feature(level.astype(str).astype(object)), z, permutations=1)
     assert result.statistic == pytest.approx(expected, rel=1e-9)
     assert cmiknn(x, level, z, permutations=1).statistic == pytest.approx(expected, rel=1e-9)  # numeric levels too
+    fixed = np.average([_compute_mi_cd(ranks[z == c], level[z == c], 7) for c in (0, 1)], weights=[120, 60])
+    assert cmiknn(x, level, z, k=7, permutations=1).statistic == pytest.approx(fixed, rel=1e-9)  # a count: as is
 
 
 def test_cmiknn_treats_few_distinct_values_as_discrete_unless_told():
