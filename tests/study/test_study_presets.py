@@ -12,6 +12,7 @@ from medattn.study.search import search_cells, study_search
 
 SHIPPED = (
     "amp-equivalence",
+    "demo",
     "goncalves2021",
     "goncalves2022",
     "ph2",
@@ -26,6 +27,7 @@ SHIPPED = (
 # Cells of each study's grid, counted from the paper.
 CELLS = {
     "amp-equivalence": 2 * 2 * 10,  # ResNet-18 none/CBAM x fp32/bf16 autocast x 10 paired seeds (issue 15)
+    "demo": 2 * 3,  # none/CBAM x 3 seeds: the grid `medattn demo` runs in about 80 s on 2 cores
     "quickstart": 4 * 3,  # rao2023's grid (none/SE/CBAM/GC x 3 runs) on the synthetic benchmark
     "rao2023": 4 * 3,  # seed 002, Tables 1/3/5/6: ResNet-18, +SE, +CBAM, +GC, "Test 1-3"
     "rao2023-ct-cpu": 4 * 5,  # the same grid on COVID-CT (Table 6), scaled to a 2-core CPU, 5 paired seeds
@@ -38,7 +40,7 @@ CELLS = {
 }
 
 
-SYNTHETIC = ("amp-equivalence", "quickstart")  # studies on the synthetic benchmark, no data folder of their own
+SYNTHETIC = ("amp-equivalence", "demo", "quickstart")  # studies on the synthetic benchmark, no data folder of their own
 
 
 def expanded(name: str, tmp_path) -> tuple:
@@ -92,6 +94,15 @@ def test_quickstart_is_rao2023_scaled_down_on_the_synthetic_shortcut_benchmark(t
         assert (model.backbone, model.pretrained, model.image_size) == ("resnet18", False, 64)
         assert cell.config.train.scaled == {"epochs": [100, 6], "image_size": [224, 64]}
     assert study.explain["scores"] == ["localisation", "faithfulness", "complexity"]
+
+
+def test_demo_is_a_smaller_quickstart_whose_marker_the_test_split_breaks(tmp_path):
+    study, cells = expanded("demo", tmp_path)
+    for cell, model in zip(cells, models(cells), strict=True):
+        assert cell.config.data.path is None and cell.config.data.synthetic_shortcut == 0.95
+        assert (model.backbone, model.pretrained, model.attention in ("none", "cbam")) == ("resnet18", False, True)
+        assert cell.config.train.scaled == {"epochs": [100, 3], "batch_size": [64, 16], "image_size": [224, 64]}
+    assert study.explain["methods"] == ["gradcam", "saliency"] and "localisation" in study.explain["scores"]
 
 
 def test_rao2023_is_resnet18_from_scratch_with_attention_in_every_residual_block(tmp_path):
