@@ -101,10 +101,17 @@ def test_medattn_demo_runs_the_demo_study_and_ends_with_the_report_and_the_findi
     out, started = fake_demo
     code, stdout, stderr = run_cli(capsys, monkeypatch, "demo", "--out", out, "--workers", "2")
     assert code == 0, stderr
-    assert started == [("demo", {"workers": 2, "threads": 1})]
+    assert started == [("demo", {"workers": 2, "threads": 1, "force": False})]
     last = stdout.strip().splitlines()[-3:]
     assert last[0] == f"report: {out / 'report' / 'r.html'} (open it in a browser; Markdown beside it)"
     assert last[1:] == demo_finding(out)
+
+
+def test_medattn_demo_force_takes_a_folder_of_another_demo_version(fake_demo, capsys, monkeypatch):
+    out, started = fake_demo
+    code, _, stderr = run_cli(capsys, monkeypatch, "demo", "--out", out, "--workers", "1", "--force")
+    assert code == 0, stderr
+    assert started == [("demo", {"workers": 1, "threads": None, "force": True})]
 
 
 def test_medattn_demo_json_holds_the_finding(fake_demo, capsys, monkeypatch):

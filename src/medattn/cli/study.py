@@ -44,6 +44,7 @@ def study_command(
 def demo_command(
     out: Annotated[Path, Opt(help="Study folder (re-running on the same folder resumes).")] = Path("runs/demo"),
     workers: Annotated[int | None, Opt(help="Concurrent runs (default: 2 where there are 2 cores).")] = None,
+    force: Annotated[bool, Opt("--force", help="Use a folder made by another version of the demo.")] = False,
     as_json: Annotated[bool, Opt("--json", help="Print one JSON object (the finding under 'finding').")] = False,
 ) -> None:
     """The demo study, about 80 s on 2 cores: resnet18 with and without CBAM, 3 seeds, on the synthetic
@@ -59,7 +60,8 @@ def demo_command(
 
     check_options("demo", workers=workers)
     workers = workers or min(2, os.cpu_count() or 1)
-    summary = _run(load_study("demo"), out, as_json, workers=workers, threads=1 if workers > 1 else None)
+    threads = 1 if workers > 1 else None
+    summary = _run(load_study("demo"), out, as_json, workers=workers, threads=threads, force=force)
     summary["report"] = write_report(out)
     summary["finding"] = demo_finding(out)
     emit(summary, as_json, _summary_table(summary))
