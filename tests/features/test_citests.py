@@ -10,11 +10,11 @@ from scipy.spatial.distance import cdist
 from medattn.features.citests import (
     CI_TESTS,
     CITestResult,
+    _combined_p_value,
     _neighbour_counts,
-    _rcot_statistic,
-    _stratified_rcot_statistic,
+    _permutation_p_value,
+    _rcot_statistics,
     _stratified_rows,
-    _weighted_chi2_sf,
     _within_strata_permutations,
     chsic,
     cmiknn,
@@ -213,7 +213,30 @@ def test_chsic_statistic_is_fukumizus_trace_formula():
     for epsilon in (1e-3, 0.1):  # R_Z drops out: the class blocks are orthogonal to the class indicators
         r_z = normalised((z[:, None] == z[None, :]).astype(float), epsilon)
         expected = np.trace(r_y @ r_x - 2 * r_y @ r_x @ r_z + r_y @ r_z @ r_x @ r_z)
-        assert chsic(x, y, z, permutations=1).statistic == pytest.approx(expected, rel=1e-9)
+        result = chsic(x, y, z, statistics=["per-class"], linear=False, permutations=1)
+        assert result.statistic == pytest.approx(expected, rel=1e-9)
+
+
+def test_chsic_pooled_statistic_and_linear_kernel_by_hand():
+    """pooled: <R_Y, R_X>_F of the within-class centred Gram matrices of all rows (n eps); linear: k + x x'/d."""
+    x, y, z = continuous_case(5, direct=0.3, n=40, classes=3)
+    n = 40
+    within = np.eye(n) - (z[:, None] == z[None, :]) / np.bincount(z)[z][None, :]
+
+    def gram(a, linear):
+        a = (a - a.mean(0)) / a.std(0)
+        distances = cdist(a, a)
+        k = np.exp(-(distances**2) / (2 * np.median(distances[np.triu_indices(n, 1)]) ** 2))
+        return k + a @ a.T / a.shape[1] if linear else k
+
+    def operator(g):
+        g = within @ g @ within
+        return g @ np.linalg.inv(g + n * 0.1 * np.eye(n))
+
+    for linear in (False, True):
+        expected = np.sum(operator(gram(columns(y), linear)) * operator(gram(x, linear)))
+        result = chsic(x, y, z, statistics=["pooled"], linear=linear, permutations=1)
+        assert result.statistic == pytest.approx(expected, rel=1e-9)
 
 
 def test_cmiknn_neighbours_are_a_fraction_of_each_class_with_a_floor():
@@ -274,28 +297,72 @@ def test_dependence_inside_a_small_class_is_found(name):
     assert all(kept)
 
 
-def test_rcot_sums_the_statistics_and_nulls_of_the_classes():
+def test_rcot_per_class_statistic_is_the_sum_of_the_classes_pooled_statistics():
     rng = np.random.default_rng(0)
     codes = np.repeat([0, 1, 2], [50, 30, 2])  # the 2-row class is left out
-    features_x, features_y = rng.standard_normal((82, 5)), rng.standard_normal((82, 5))
-    statistic, weights = _stratified_rcot_statistic(features_x, features_y, codes)
-    parts = [
-        _rcot_statistic(features_x[codes == c], features_y[codes == c], np.zeros(n, int)) for c, n in ((0, 50), (1, 30))
-    ]
-    assert statistic == pytest.approx(parts[0][0] + parts[1][0], rel=1e-12)
-    np.testing.assert_allclose(weights, np.concatenate([parts[0][1], parts[1][1]]))
-    one_class = np.zeros(82, dtype=int)  # one class: the pooled statistic of Strobl et al.
-    assert (
-        _stratified_rcot_statistic(features_x, features_y, one_class)[0]
-        == _rcot_statistic(features_x, features_y, one_class)[0]
-    )
+    features_x, features_y = rng.standard_normal((82, 5)) * [1, 2, 3, 4, 5], rng.standard_normal((82, 5)) + codes[:, None]
+
+    def statistic(rows, chosen):
+        z = np.zeros(len(rows), dtype=int) if chosen == ("pooled",) else codes[rows]
+        return _rcot_statistics(features_x[rows], features_y[rows], z, chosen, np.random.default_rng(1))[0][0]
+
+    classes = [np.flatnonzero(codes == c) for c in (0, 1)]
+    expected = sum(statistic(rows, ("pooled",)) for rows in classes)
+    assert statistic(np.arange(82), ("per-class",)) == pytest.approx(expected, rel=1e-12)
+    one_class = np.zeros(82, dtype=int)
+    both = _rcot_statistics(features_x, features_y, one_class, ("per-class", "pooled"), np.random.default_rng(1))[0]
+    assert both[0] == pytest.approx(both[1], rel=1e-12)  # one class: the pooled statistic of Strobl et al.
 
 
-@pytest.mark.parametrize("count", [1, 4, 25])
-def test_weighted_chi2_null_with_unit_weights_is_chi2(count):
-    for t in stats.chi2.ppf([0.5, 0.9, 0.99], count):
-        p = _weighted_chi2_sf(t, np.ones(count), np.random.default_rng(0))
-        assert p == pytest.approx(stats.chi2.sf(t, count), abs=0.01)
+def test_rcot_null_draws_have_the_papers_chi2_mixture_marginals():
+    """Each statistic's marginal null is sum_j w_j chi^2_1 with the paper's weights: the eigenvalues of the
+    products' covariance (pooled: over all rows; per-class: each class's own, standardised within it)."""
+    rng = np.random.default_rng(0)
+    codes = np.repeat([0, 1], [300, 100])
+    features_x = rng.standard_normal((400, 3)) * np.where(codes[:, None] == 1, 3.0, 1.0)
+    features_y = rng.standard_normal((400, 2)) ** 2
+    _, null = _rcot_statistics(features_x, features_y, codes, ("pooled", "per-class"), np.random.default_rng(1))
+
+    def residuals(f, z):
+        f = (f - f.mean(0)) / f.std(0, ddof=1)
+        return f - np.stack([f[z == c].mean(0) for c in np.unique(z)])[np.unique(z, return_inverse=True)[1]]
+
+    def weights(fx, fy, z):
+        rx, ry = residuals(fx, z), residuals(fy, z)
+        products = (rx[:, :, None] * ry[:, None, :]).reshape(len(z), -1)
+        return np.linalg.eigvalsh(products.T @ products / len(z))
+
+    pooled = weights(features_x, features_y, codes)
+    per_class = np.concatenate([weights(features_x[codes == c], features_y[codes == c], codes[codes == c]) for c in (0, 1)])
+    chi2 = np.random.default_rng(2).standard_normal((200_000, 12)) ** 2
+    for column, w in ((0, pooled), (1, per_class)):
+        reference = chi2[:, : len(w)] @ w
+        np.testing.assert_allclose(
+            np.quantile(null[:, column], [0.5, 0.9, 0.99]), np.quantile(reference, [0.5, 0.9, 0.99]), rtol=0.06
+        )
+
+
+def test_combined_p_value_of_one_statistic_is_the_permutation_p_value():
+    null = np.random.default_rng(0).standard_normal((999, 1))
+    for observed in (-1.0, 0.5, 2.0, 5.0):
+        assert _combined_p_value(np.array([observed]), null) == pytest.approx(
+            _permutation_p_value(observed, null[:, 0]), rel=1e-12
+        )
+    twice = np.hstack([null, null])  # a statistic combined with itself is that statistic
+    assert _combined_p_value(np.array([0.5, 0.5]), twice) == pytest.approx(_permutation_p_value(0.5, null[:, 0]))
+
+
+def test_combined_p_value_is_uniform_under_the_joint_null():
+    """Two correlated statistics, observed rows drawn from their own null: the combined p-value rejects at the level."""
+    rng = np.random.default_rng(0)
+    covariance = [[1.0, 0.6], [0.6, 1.0]]
+    null = rng.multivariate_normal([0, 0], covariance, 2000) ** 2
+    observed = rng.multivariate_normal([0, 0], covariance, 2000) ** 2
+    p = np.array([_combined_p_value(row, null) for row in observed])
+    for level in (0.01, 0.05, 0.2):
+        assert abs(np.mean(p <= level) - level) < 3 * np.sqrt(level * (1 - level) / 2000) + 0.005
+    smallest = np.minimum(*[(null[:, k][None, :] >= observed[:, k][:, None]).mean(1) for k in (0, 1)])
+    assert np.mean(smallest <= 0.05) > 0.06  # the uncorrected smallest p-value would not be
 
 
 # --- invalid input ------------------------------------------------------------------------------
@@ -401,7 +468,7 @@ def test_rcot_statistic_and_null_equal_causal_learn_on_the_same_features():
         p_reference, reference = GivenFeatures(one_hot, features_x, features_y).compute_pvalue(
             columns(x), columns(y), one_hot
         )
-        statistic, weights = _rcot_statistic(features_x, features_y, z)
-        assert statistic == pytest.approx(reference, rel=1e-6)
+        statistic, null = _rcot_statistics(features_x, features_y, z, ("pooled",), rng)
+        assert statistic[0] == pytest.approx(reference, rel=1e-6)
         # Monte Carlo (10 000 draws) against causal-learn's moment approximation of the same null
-        assert _weighted_chi2_sf(statistic, weights, rng) == pytest.approx(p_reference, abs=0.04)
+        assert _permutation_p_value(statistic[0], null[:, 0]) == pytest.approx(p_reference, abs=0.04)

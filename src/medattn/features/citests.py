@@ -7,35 +7,48 @@ means working within the strata of equal label, and permuting Y within strata gi
 finite-sample null distributions (Y's dependence on Z and X's dependence on Z are both kept).
 
 Each test is also built so that a small class is not drowned by a large one (a melanoma class of 10 %
-where the model uses a criterion only for melanomas; the measured power is in docs/features.md, "Power",
-from bench/feature_power.py):
+where the model uses a criterion only for melanomas), and cHSIC and RCoT so that a dependence shared
+by every class is not split among them: each computes two statistics, ``per-class`` (each class on
+its own terms, summed) and ``pooled`` (one statistic over all rows, the label's effect removed), and
+its p-value is that of the smaller of their two p-values, calibrated on the same null draws (min-p);
+``statistics=[...]`` keeps one of them. Both also add a linear kernel to their Gaussian one
+(``linear``): the Gaussian kernel keeps them consistent against any dependence, the linear part gives
+them the power of a correlation test where the output moves monotonically with the feature. Every
+choice here was measured with bench/feature_power.py (docs/features.md, "Power").
 
 - ``chsic``: Fukumizu et al. 2008, "Kernel measures of conditional dependence" (NIPS 2007). The
   statistic is the empirical HS norm of the normalised conditional cross-covariance operator
   V_{YẌ|Z} with Ẍ = (X, Z): ``Tr[R_Y R_Ẍ - 2 R_Y R_Ẍ R_Z + R_Y R_Z R_Ẍ R_Z]``, R = G (G + m eps I)^-1
-  on the centred Gram matrix G of m rows, eps = 0.1. Gaussian kernels on standardised X and Y with
-  the median heuristic (sigma = median of the non-zero pairwise distances), a delta kernel on Z, and
-  k_Ẍ = k_X * delta_Z, whose Gram matrix is block-diagonal over the classes. Deviation: R_Ẍ is built
-  block by block, each class's block centred within the class and regularised by its own size
-  (m = n_c); the blocks are then orthogonal to the class indicators, R_Z drops out exactly, and the
-  statistic is ``<R_Y, R_Ẍ>_F``. With one regulariser n eps for all classes a class of 10 % is
+  on the centred Gram matrix G of m rows, eps = 0.1. Kernels on standardised X and Y: Gaussian with
+  the median heuristic (sigma = median of the non-zero pairwise distances) plus the linear kernel
+  x'y / d (deviation: the papers use the Gaussian one alone); a delta kernel on Z, and
+  k_Ẍ = k_X * delta_Z, whose Gram matrix is block-diagonal over the classes. Deviation (``per-class``):
+  R_Ẍ is built block by block, each class's block centred within the class and regularised by its
+  own size (m = n_c); the blocks are then orthogonal to the class indicators, R_Z drops out exactly,
+  and the statistic is ``<R_Y, R_Ẍ>_F``. With one regulariser n eps for all classes a class of 10 % is
   shrunk ten times more than the others, and with the constant eps = 1e-3 of the first version
   R_Y and R_Ẍ are nearly the identity and the test nearly blind (docs/features.md, "Power"); with
   the blocks, eps = 0.1 had a little more power than 0.03 (0.73 against 0.70 with a 10 % class,
-  0.84 against 0.82 balanced, n = 300-500, 30-50 replicates). p-value by ``permutations``
-  within-stratum permutations of Y (default 500).
+  0.84 against 0.82 balanced, n = 300-500, 30-50 replicates). ``pooled``: ``<R_Y, R_X>_F`` of the Gram
+  matrices of X and Y over all rows, each centred within the classes (the class means of the feature
+  maps removed, as KCI's residualisation on Z does for a discrete Z) and regularised by n eps; unlike
+  the block-diagonal R_Ẍ it keeps the products of rows of different classes, which carry a
+  dependence of the same direction in every class. p-value by ``permutations`` within-stratum
+  permutations of Y (default 500), the same permutations for both statistics.
 - ``rcot``: Strobl, Zhang & Visweswaran 2019 (RCoT). ``num_features`` (default 5, as in the paper)
   random Fourier features each of standardised X and Y (Gaussian kernel, median-heuristic
-  bandwidth), standardised. Deviation: instead of random features of Z, the features are
-  residualised on a one-hot encoding of Z; ridge regression on a one-hot design with a vanishing
-  ridge is subtraction of the class means, which is the exact conditional expectation for a
-  discrete Z. Statistic per class n_c * ||Cov(res_X, res_Y)||_F^2; its null is a weighted sum of
-  chi^2_1 with weights the eigenvalues of the covariance of the products res_X,i * res_Y,j.
-  Deviation: the classes' statistics are summed (and their nulls, independent under H0, pooled)
-  instead of one covariance over all rows, in which a class of 10 % enters with 1 % of its own;
-  classes of fewer than 3 rows are left out. Deviation: the p-value is a Monte Carlo estimate from
-  10 000 seeded draws of that sum (the paper uses the Lindsay-Pilla-Basak approximation), so
-  p >= 1 / 10 001.
+  bandwidth) and, with ``linear``, the standardised columns themselves (deviation). Deviation:
+  instead of random features of Z, the features are residualised on a one-hot encoding of Z; ridge
+  regression on a one-hot design with a vanishing ridge is subtraction of the class means, which is
+  the exact conditional expectation for a discrete Z. ``pooled`` is the paper's statistic
+  n ||Cov(res_X, res_Y)||_F^2 over all rows, whose null is a weighted sum of chi^2_1 with weights the
+  eigenvalues of the covariance of the products res_X,i * res_Y,j; in it a class of 10 % enters with
+  1 % of its own covariance. ``per-class`` (deviation) is the sum of the classes' own statistics, each
+  class's features standardised within it; classes of fewer than 3 rows are left out. Both are
+  quadratic forms of the classes' sums of products, asymptotically independent Gaussians under H0,
+  so 10 000 seeded joint draws of those give both nulls at once (each one's marginal is the paper's
+  chi^2 mixture). Deviation: the p-value is a Monte Carlo estimate from those draws (the paper uses
+  the Lindsay-Pilla-Basak approximation), so p >= 1 / 10 001.
 - ``cmiknn``: Runge 2018 (AISTATS). Frenzel-Pompe kNN estimate of CMI(X; Y | Z) with tigramite's
   ``CMIknn`` conventions: rank-transformed X and Y columns, max-norm, eps_i the distance to the
   k-th neighbour in the joint space, neighbour counts within eps_i shrunk by 1e-9 (strictly
@@ -54,7 +67,10 @@ from bench/feature_power.py):
   random tie-breaking noise, and the local shuffle test (permute Y, tigramite's default, among the
   ``shuffle_neighbors`` nearest neighbours in Z; the paper permutes X) becomes a permutation of Y
   within strata, because with a discrete Z all points of a class are each other's nearest
-  neighbours. ``permutations`` defaults to 500.
+  neighbours. ``permutations`` defaults to 500. CMIknn has no pooled statistic: the mutual
+  information of within-class ranks over all rows, combined by min-p, was measured (n = 300,
+  150 replicates): +0.06 power with balanced classes, -0.05 with a 10 % class, and the majority
+  decision unchanged (docs/features.md, "Power").
 
 Z may hold a single class (for example when a lesion feature exists only on lesion images): the test
 is then the unconditional one within that class. All three tests need at least 10 rows and draw at
@@ -70,8 +86,8 @@ n). With more BLAS threads than free cores, the eigendecompositions can be far s
 """
 
 import numbers
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -85,6 +101,7 @@ _RCOT_NULL_DRAWS = 10_000
 _CMI_SHRINK = 1 - 1e-9  # tigramite counts neighbours within 0.999999999 * eps
 _CMI_MIN_K = 5  # fewest neighbours a class gets when k is a fraction
 DISCRETE_LEVELS = 10  # a feature with at most this many distinct values is discrete for CMIknn
+STATISTICS = ("per-class", "pooled")  # what each test combines by default (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -93,15 +110,18 @@ class CITestResult:
 
     Attributes:
         test: "chsic", "rcot" or "cmiknn".
-        statistic: the test statistic (larger means more dependence).
-        p_value: probability under H0 of a statistic at least as large.
+        statistic: the first of the test's statistics (larger means more dependence).
+        p_value: probability under H0 of a statistic at least as large; with several statistics, of a
+            smallest p-value at least as small (their min-p combination over the same null draws).
         n: samples actually used, after stratified subsampling.
+        statistics: every statistic computed, by name ("per-class", "pooled").
     """
 
     test: str
     statistic: float
     p_value: float
     n: int
+    statistics: dict[str, float] = field(default_factory=dict)
 
 
 def encode_feature(values) -> np.ndarray:
@@ -213,6 +233,40 @@ def _check_count(name: str, value: int) -> None:
         raise ValueError(f"{name} must be at least 1, got {value}")
 
 
+def _check_statistics(statistics: Sequence[str]) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(statistics))
+    unknown = [name for name in chosen if name not in STATISTICS]
+    if unknown or not chosen:
+        raise ValueError(f"statistics: unknown '{(unknown or [''])[0]}'; choose from {', '.join(STATISTICS)}")
+    return chosen
+
+
+def _upper_tail_shares(values: np.ndarray) -> np.ndarray:
+    """For each entry, the share of entries at least as large (ties within 1e-12 relative count as equal)."""
+    scale = max(float(np.abs(values).max()), 1e-300)
+    return rankdata(-np.round(values / scale, 12), method="max") / len(values)
+
+
+def _combined_p_value(observed: np.ndarray, null: np.ndarray) -> float:
+    """p-value of the smallest of k statistics' p-values.
+
+    ``observed`` [k] and ``null`` [draws, k] come from the same draws (within-strata permutations, or
+    joint Monte Carlo draws), so the k statistics' dependence is kept. With the observed row counted
+    among the draws, each row's p-value per statistic is the share of rows at least as large; the
+    combined p-value is the share of rows whose smallest p-value is at most the observed one's. With
+    one statistic this is the ordinary (1 + #{null >= observed}) / (1 + draws).
+    """
+    rows = np.vstack([observed[None, :], null])
+    smallest = np.column_stack([_upper_tail_shares(column) for column in rows.T]).min(axis=1)
+    return float(np.mean(smallest <= smallest[0] * (1 + 1e-12)))
+
+
+def _result(test: str, names: Sequence[str], observed: np.ndarray, null: np.ndarray, n: int) -> CITestResult:
+    """The result of one or several statistics (``observed`` [k], their joint ``null`` draws [draws, k])."""
+    p_value = _permutation_p_value(observed[0], null[:, 0]) if len(names) == 1 else _combined_p_value(observed, null)
+    return CITestResult(test, float(observed[0]), p_value, n, dict(zip(names, map(float, observed), strict=True)))
+
+
 # --- cHSIC --------------------------------------------------------------------------------------
 
 
@@ -222,17 +276,26 @@ def _median_bandwidth(a: np.ndarray) -> float:
     return float(np.median(positive)) if positive.size else 1.0
 
 
-def _gaussian_gram(a: np.ndarray) -> np.ndarray:
-    sigma = _median_bandwidth(a)
-    return np.exp(-cdist(a, a, "sqeuclidean") / (2 * sigma**2))
+def _gram(a: np.ndarray, linear: bool) -> np.ndarray:
+    """Gaussian Gram matrix (median-heuristic width) of standardised rows, plus a linear kernel when asked."""
+    gram = np.exp(-cdist(a, a, "sqeuclidean") / (2 * _median_bandwidth(a) ** 2))
+    return gram + a @ a.T / a.shape[1] if linear else gram
 
 
-def _normalised_operator(gram: np.ndarray) -> np.ndarray:
-    """R = G~ (G~ + n eps I)^-1 for the centred Gram matrix G~ (symmetric, via its eigenbasis)."""
+def _normalised_operator(gram: np.ndarray, codes: np.ndarray | None = None) -> np.ndarray:
+    """R = G~ (G~ + n eps I)^-1 for the centred Gram matrix G~ (symmetric, via its eigenbasis).
+
+    G~ is centred over all rows, or within each class of ``codes`` (rows and columns: the class means of
+    the feature maps are removed, as residualising on a one-hot label does).
+    """
     n = len(gram)
-    centred = gram - gram.mean(axis=0) - gram.mean(axis=1)[:, None] + gram.mean()
+    if codes is None:
+        centred = gram - gram.mean(axis=0) - gram.mean(axis=1)[:, None] + gram.mean()
+    else:
+        centring = np.eye(n) - (codes[:, None] == codes[None, :]) / np.bincount(codes)[codes][None, :]
+        centred = centring.T @ gram @ centring
     values, vectors = np.linalg.eigh((centred + centred.T) / 2)
-    values = np.clip(values, 0, None)
+    values = np.where(values > 1e-10 * max(1.0, values.max()), values, 0.0)  # rounding noise of a constant kernel: 0
     return (vectors * (values / (values + n * _CHSIC_EPSILON))) @ vectors.T
 
 
@@ -249,112 +312,149 @@ def _local_positions(blocks: list[np.ndarray], n: int) -> np.ndarray:
     return local
 
 
-def chsic(x, y, z, *, permutations: int = 500, max_n: int = 500, seed: int = 0) -> CITestResult:
+def _permutation_null(
+    statistics: list[Callable[[np.ndarray], float]], codes: np.ndarray, permutations: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Observed statistics [k] of Y's rows as they are, and [permutations, k] of within-strata permutations."""
+    observed = np.array([statistic(np.arange(len(codes))) for statistic in statistics])
+    draws = _within_strata_permutations(codes, permutations, rng)
+    return observed, np.array([[statistic(p) for statistic in statistics] for p in draws])
+
+
+def chsic(
+    x,
+    y,
+    z,
+    *,
+    statistics: Sequence[str] = STATISTICS,
+    linear: bool = True,
+    permutations: int = 500,
+    max_n: int = 500,
+    seed: int = 0,
+) -> CITestResult:
     """Conditional HSIC test (Fukumizu et al. 2008) of X ⟂ Y | Z with a within-stratum permutation null.
 
     Args:
         x: model output, [n] or [n, dx].
         y: encoded feature, [n] or [n, dy].
         z: true labels, [n] integer class indices (one class: X ⟂ Y within it).
+        statistics: "per-class" (Fukumizu's, class blocks), "pooled" (one operator of the within-class
+            centred Gram matrices of all rows), or both, combined by their smallest p-value.
+        linear: add a linear kernel to the Gaussian one.
         permutations: within-stratum permutations of Y for the p-value.
         max_n: rows used at most (stratified subsample).
         seed: seeds the subsample and the permutations.
     """
     _check_count("permutations", permutations)
+    chosen = _check_statistics(statistics)
     x, y, codes, rng = _prepare(x, y, z, max_n, seed)
     blocks = _class_blocks(codes)
-    gram_x = _gaussian_gram(_standardise(x))
-    r_y = _normalised_operator(_gaussian_gram(_standardise(y)))
-    # R_Ẍ of k_X * delta_Z is block-diagonal; each class's block regularised by its own size (n_c eps)
-    r_xz = [_normalised_operator(gram_x[np.ix_(m, m)]) for m in blocks]
-    r_y_blocks = [r_y[np.ix_(m, m)] for m in blocks]
-    # <R_Y, (I - R_Z) R_Ẍ (I - R_Z)>_F = <R_Y, R_Ẍ>_F: each block is centred within its class, so it is
-    # orthogonal to the class indicators that R_Z projects on; only R_Y's diagonal blocks enter
-    statistic = float(sum(np.vdot(ry, rx) for ry, rx in zip(r_y_blocks, r_xz, strict=True)))
-    # permuting Y's rows within strata permutes each diagonal block of R_Y by that class's local permutation
+    gram_x, gram_y = _gram(_standardise(x), linear), _gram(_standardise(y), linear)
     local = _local_positions(blocks, len(codes))
-    null = np.array(
-        [
-            sum(
-                np.vdot(ry.take(local[p[m]], 0).take(local[p[m]], 1), rx)
-                for ry, rx, m in zip(r_y_blocks, r_xz, blocks, strict=True)
-            )
-            for p in _within_strata_permutations(codes, permutations, rng)
-        ]
-    )
-    return CITestResult("chsic", statistic, _permutation_p_value(statistic, null), len(codes))
+    names, parts = [], []
+    if "per-class" in chosen or len(blocks) == 1:
+        # R_Ẍ of k_X * delta_Z is block-diagonal, each class's block regularised by its own size (n_c eps).
+        # <R_Y, (I - R_Z) R_Ẍ (I - R_Z)>_F = <R_Y, R_Ẍ>_F: each block is centred within its class, so it is
+        # orthogonal to the class indicators that R_Z projects on; only R_Y's diagonal blocks enter, and
+        # permuting Y's rows within strata permutes each of them by that class's local permutation
+        r_y = _normalised_operator(gram_y)
+        pairs = [(r_y[np.ix_(m, m)], _normalised_operator(gram_x[np.ix_(m, m)]), m) for m in blocks]
+        names.append("per-class")
+        parts.append(lambda p: sum(np.vdot(ry.take(local[p[m]], 0).take(local[p[m]], 1), rx) for ry, rx, m in pairs))
+    if "pooled" in chosen and len(blocks) > 1:
+        r_x, r_y = _normalised_operator(gram_x, codes), _normalised_operator(gram_y, codes)
+        names.append("pooled")
+        parts.append(lambda p: np.vdot(r_y.take(p, 0).take(p, 1), r_x))
+    return _result("chsic", names, *_permutation_null(parts, codes, permutations, rng), len(codes))
 
 
 # --- RCoT ---------------------------------------------------------------------------------------
 
 
-def _fourier_features(a: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
-    """Random Fourier features sqrt(2) cos(W a + b) of a Gaussian kernel with median-heuristic width."""
+def _rcot_features(a: np.ndarray, count: int, linear: bool, rng: np.random.Generator) -> np.ndarray:
+    """Random Fourier features sqrt(2) cos(W a + b) of a Gaussian kernel with median-heuristic width, of the
+    standardised columns; with ``linear`` the standardised columns themselves follow (a linear kernel)."""
     a = _standardise(a)
     weights = rng.standard_normal((a.shape[1], count)) / _median_bandwidth(a)
     offsets = rng.uniform(0, 2 * np.pi, count)
-    return np.sqrt(2) * np.cos(a @ weights + offsets)
+    features = np.sqrt(2) * np.cos(a @ weights + offsets)
+    return np.hstack([features, a]) if linear else features
 
 
-def _rcot_statistic(features_x: np.ndarray, features_y: np.ndarray, codes: np.ndarray) -> tuple[float, np.ndarray]:
-    """RCoT statistic and the weights of its chi^2_1 mixture null, from the features of X and Y."""
-    n = len(codes)
+def _class_residuals(features: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Standardised features (ddof 1) minus their class means: the residuals of a regression on one-hot Z."""
+    features = _standardise(features, ddof=1)
     counts = np.bincount(codes)
-
-    def residual(features: np.ndarray) -> np.ndarray:
-        features = _standardise(features, ddof=1)
-        class_means = np.stack([np.bincount(codes, f, minlength=len(counts)) for f in features.T], axis=1)
-        return features - (class_means / counts[:, None])[codes]
-
-    res_x, res_y = residual(features_x), residual(features_y)
-    covariance = res_x.T @ res_y / (n - 1)
-    products = (res_x[:, :, None] * res_y[:, None, :]).reshape(n, -1)
-    weights = np.linalg.eigvalsh(products.T @ products / n)
-    return float(n * np.sum(covariance**2)), weights[weights > 1e-12 * max(weights.max(), 1e-300)]
+    class_means = np.stack([np.bincount(codes, f, minlength=len(counts)) for f in features.T], axis=1)
+    return features - (class_means / counts[:, None])[codes]
 
 
-def _stratified_rcot_statistic(
-    features_x: np.ndarray, features_y: np.ndarray, codes: np.ndarray
-) -> tuple[float, np.ndarray]:
-    """The sum over classes of each class's own RCoT statistic, and the weights of all classes' nulls.
+def _rcot_statistics(
+    features_x: np.ndarray, features_y: np.ndarray, codes: np.ndarray, chosen: tuple[str, ...], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Observed RCoT statistics [k] in ``chosen`` order and ``_RCOT_NULL_DRAWS`` joint draws of their null [draws, k].
 
-    The classes' statistics are independent under H0, so the sum's null is the chi^2_1 mixture with every
-    class's weights. Unlike one statistic over the residuals of all rows, where a class of 10 % enters with
-    1 % of its covariance, each class counts with its own sample size. Classes of fewer than 3 rows are left out.
+    "pooled" is Strobl et al.'s n ||Cov(res_X, res_Y)||_F^2 over all rows, the features standardised and
+    residualised on one-hot Z. "per-class" is the sum over classes of each class's own statistic, its features
+    standardised within the class. Both are quadratic forms of the classes' sums of residual products, which
+    under H0 are asymptotically independent N(0, n_c S_c) (S_c: the class's covariance of the products), so one
+    set of draws of them gives the joint null; each statistic's marginal is the paper's chi^2_1 mixture (pooled:
+    weights the eigenvalues of sum_c n_c S_c / n; per-class: those of every class's own standardised S_c).
+    Classes of fewer than 3 rows are left out.
     """
-    statistic, weights = 0.0, []
-    for members in _class_blocks(codes):
-        if len(members) >= 3:
-            part, part_weights = _rcot_statistic(features_x[members], features_y[members], np.zeros_like(members))
-            statistic, weights = statistic + part, [*weights, part_weights]
-    return statistic, np.concatenate(weights) if weights else np.empty(0)
+    n = len(codes)
+    res_x, res_y = _class_residuals(features_x, codes), _class_residuals(features_y, codes)
+    per_class, per_class_null, pooled_sum, pooled_null = 0.0, 0.0, 0.0, 0.0
+    for members in (m for m in _class_blocks(codes) if len(m) >= 3):
+        size = len(members)
+        products = (res_x[members, :, None] * res_y[members, None, :]).reshape(size, -1)
+        values, vectors = np.linalg.eigh(products.T @ products / size)
+        draws = rng.standard_normal((_RCOT_NULL_DRAWS, len(values))) @ (vectors * np.sqrt(np.clip(values, 0, None))).T
+        # standardising the class's residuals divides each product column by the spreads of its two features
+        spread = np.outer(res_x[members].std(axis=0, ddof=1), res_y[members].std(axis=0, ddof=1)).reshape(-1)
+        scale = np.divide(1.0, spread, out=np.zeros_like(spread), where=spread > 1e-12)
+        per_class = per_class + size * np.sum((scale * products.sum(axis=0) / (size - 1)) ** 2)
+        per_class_null = per_class_null + np.sum((scale * draws) ** 2, axis=1)
+        pooled_sum, pooled_null = pooled_sum + products.sum(axis=0), pooled_null + np.sqrt(size / n) * draws
+    statistics = {
+        "per-class": (per_class, per_class_null),
+        "pooled": (n * np.sum((pooled_sum / (n - 1)) ** 2), np.sum(pooled_null**2, axis=1)),
+    }
+    return np.array([statistics[name][0] for name in chosen]), np.column_stack([statistics[name][1] for name in chosen])
 
 
-def _weighted_chi2_sf(statistic: float, weights: np.ndarray, rng: np.random.Generator) -> float:
-    """Monte Carlo P(sum_j w_j chi^2_1 >= statistic) from ``_RCOT_NULL_DRAWS`` draws."""
-    if weights.size == 0:
-        return 1.0
-    null = rng.standard_normal((_RCOT_NULL_DRAWS, weights.size)) ** 2 @ weights
-    return _permutation_p_value(statistic, null)
-
-
-def rcot(x, y, z, *, num_features: int = 5, max_n: int = 500, seed: int = 0) -> CITestResult:
+def rcot(
+    x,
+    y,
+    z,
+    *,
+    statistics: Sequence[str] = STATISTICS,
+    linear: bool = True,
+    num_features: int = 5,
+    max_n: int = 500,
+    seed: int = 0,
+) -> CITestResult:
     """Randomized conditional correlation test (RCoT, Strobl et al. 2019) of X ⟂ Y | Z.
 
     Args:
         x: model output, [n] or [n, dx].
         y: encoded feature, [n] or [n, dy].
         z: true labels, [n] integer class indices (one class: X ⟂ Y within it).
+        statistics: "pooled" (the paper's: one covariance over all rows), "per-class" (the sum of the
+            classes' own statistics), or both, combined by their smallest p-value.
+        linear: the standardised columns of X and Y join their random Fourier features.
         num_features: random Fourier features each of X and Y.
         max_n: rows used at most (stratified subsample).
         seed: seeds the subsample, the random features and the Monte Carlo null.
     """
     _check_count("num_features", num_features)
+    chosen = _check_statistics(statistics)
     x, y, codes, rng = _prepare(x, y, z, max_n, seed)
-    features_x = _fourier_features(x, num_features, rng)
-    features_y = _fourier_features(y, num_features, rng)
-    statistic, weights = _stratified_rcot_statistic(features_x, features_y, codes)
-    return CITestResult("rcot", statistic, _weighted_chi2_sf(statistic, weights, rng), len(codes))
+    features_x = _rcot_features(x, num_features, linear, rng)
+    features_y = _rcot_features(y, num_features, linear, rng)
+    if np.bincount(codes).max() < 3:
+        return CITestResult("rcot", 0.0, 1.0, len(codes), dict.fromkeys(chosen, 0.0))
+    return _result("rcot", chosen, *_rcot_statistics(features_x, features_y, codes, chosen, rng), len(codes))
 
 
 # --- CMIknn -------------------------------------------------------------------------------------
