@@ -1,8 +1,9 @@
 """Power and calibration of the feature-usage tests (cHSIC, RCoT, CMIknn) and of their majority decision.
 
 Usage: python bench/feature_power.py [REPS] [PROCESSES] [--n 100,300,1000] [--effects 0,0.2,0.4,0.8]
-[--out FILE.csv] (default: 50 replicates per setting, 2 processes, every n and effect). Prints a markdown table of rejection
-rates at p < 0.01 (docs/features.md, "Power") and writes every p-value to FILE.csv when asked.
+[--out FILE.csv] (default: 50 replicates per setting, 2 processes, every n and effect). Prints a
+markdown table of rejection rates at p < 0.01 (docs/features.md, "Power") and writes every p-value
+to FILE.csv when asked.
 
 Each replicate draws a binary label Z, a feature F whose distribution depends on Z (so that F and
 the output are dependent through the label even when the model ignores F), and a model output

@@ -300,7 +300,8 @@ def test_dependence_inside_a_small_class_is_found(name):
 def test_rcot_per_class_statistic_is_the_sum_of_the_classes_pooled_statistics():
     rng = np.random.default_rng(0)
     codes = np.repeat([0, 1, 2], [50, 30, 2])  # the 2-row class is left out
-    features_x, features_y = rng.standard_normal((82, 5)) * [1, 2, 3, 4, 5], rng.standard_normal((82, 5)) + codes[:, None]
+    features_x = rng.standard_normal((82, 5)) * [1, 2, 3, 4, 5]
+    features_y = rng.standard_normal((82, 5)) + codes[:, None]
 
     def statistic(rows, chosen):
         z = np.zeros(len(rows), dtype=int) if chosen == ("pooled",) else codes[rows]
@@ -333,7 +334,9 @@ def test_rcot_null_draws_have_the_papers_chi2_mixture_marginals():
         return np.linalg.eigvalsh(products.T @ products / len(z))
 
     pooled = weights(features_x, features_y, codes)
-    per_class = np.concatenate([weights(features_x[codes == c], features_y[codes == c], codes[codes == c]) for c in (0, 1)])
+    per_class = np.concatenate(
+        [weights(features_x[codes == c], features_y[codes == c], codes[codes == c]) for c in (0, 1)]
+    )
     chi2 = np.random.default_rng(2).standard_normal((200_000, 12)) ** 2
     for column, w in ((0, pooled), (1, per_class)):
         reference = chi2[:, : len(w)] @ w
