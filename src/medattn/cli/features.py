@@ -60,8 +60,16 @@ def features_command(
         console.print(f"written: {target}", markup=False, highlight=False, soft_wrap=True)
 
 
-def usage_table(result: dict) -> Table:
-    """Seed 004's Table 3: one row per model, one column per feature; ✓ uses it, ✗ does not, [Holm decision]."""
+def usage_table(result: dict, width: int | None = None) -> Table:
+    """Seed 004's Table 3 (one row per model, one column per feature) where it fits ``width`` (default: the
+    terminal's), else one row per feature with how many models use it; every decision stays in the JSON."""
+    width = width or console.width
+    name_width = max((len(model["name"]) for model in result["models"]), default=5)
+    needed = name_width + sum(max(len(name), 5) + 3 for name in result["features"]) + 4
+    return _models_by_features(result) if needed <= width else _features_summary(result)
+
+
+def _models_by_features(result: dict) -> Table:
     title = Text("Does the model use the feature? (given the label)")
     table = Table("model", *(Column(header=Text(name)) for name in result["features"]), title=title)
     cells: dict[tuple[str, str], str] = {}
@@ -72,5 +80,22 @@ def usage_table(result: dict) -> Table:
     table.caption = Text(
         f"✓ dependent / ✗ independent by the majority of {', '.join(result['tests'])} at p < {result['alpha']}; "
         "[Holm-adjusted decision]; - not tested"
+    )
+    return table
+
+
+def _features_summary(result: dict) -> Table:
+    models = len(result["models"])
+    title = Text(f"How many of the {models} models use each feature? (given the label)")
+    table = Table("feature", "use it (majority)", "after Holm", "not tested", title=title)
+    for feature in result["features"]:
+        rows = [row for row in result["rows"] if row["feature"] == feature]
+        used = sum(bool(row["uses"]) for row in rows)
+        used_holm = sum(bool(row["uses_holm"]) for row in rows)
+        untested = sum(row["uses"] is None for row in rows)
+        table.add_row(Text(feature), f"{used} / {models}", f"{used_holm} / {models}", str(untested) if untested else "")
+    table.caption = Text(
+        f"majority of {', '.join(result['tests'])} at p < {result['alpha']}; the table per model (too wide for this "
+        "terminal) is in the JSON file and the study report"
     )
     return table
