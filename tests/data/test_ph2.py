@@ -1,5 +1,6 @@
 """ph2: diagnoses, lesion masks and the dermoscopic criteria, on a fabricated layout and on the real copy."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -7,8 +8,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from medattn.data.recipes import load_recipe
+from medattn.data.recipes import load_recipe, parse_recipe
 from medattn.data.records import DataError
+from medattn.study.config import parse_study
+
+from ..cli_helpers import run_cli
 
 REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "ph2"
 HEADER = ["Image Name", "Histological Diagnosis", "Common Nevus", "Atypical Nevus", "Melanoma",
@@ -107,3 +111,30 @@ def test_the_real_release():
     assert features["pigment_network"].value_counts().to_dict() == {"AT": 116, "T": 84}
     melanoma = features.loc[[r.path for r in source.records if r.label == 2]]
     assert melanoma["blue_whitish_veil"].eq("P").mean() > features["blue_whitish_veil"].eq("P").mean()
+
+
+def test_options_written_after_the_recipe_name_reach_the_loader(tmp_path):
+    root = fabricate(tmp_path)
+    assert load_recipe("ph2:task=melanoma", root).classes == ("nevus", "melanoma")
+    assert load_recipe(" ph2 : task = melanoma ", root).classes == ("nevus", "melanoma")
+    assert parse_recipe("mimic-cxr:finding=Edema:views=PA,AP") == ("mimic-cxr", {"finding": "Edema", "views": "PA,AP"})
+    for spec, message in [
+        ("ph2:task", "option 'task' is not key=value"),
+        ("ph2:task=melanoma:task=diagnosis", "option 'task' given twice"),
+        ("ph2:colour=red", "unknown option 'colour'; valid options: task"),
+    ]:
+        with pytest.raises(DataError, match=message):
+            load_recipe(spec, root)
+    with pytest.raises(DataError, match="option 'task' given twice"):
+        load_recipe("ph2:task=melanoma", root, task="diagnosis")
+
+
+def test_the_cli_and_a_study_take_recipe_options_in_the_name(tmp_path, capsys, monkeypatch):
+    root = fabricate(tmp_path)
+    code, stdout, stderr = run_cli(capsys, monkeypatch, "audit", root, "--recipe", "ph2:task=melanoma", "--json")
+    assert code == 0, stderr
+    assert json.loads(stdout)["classes"] == ["nevus", "melanoma"]
+    code, _, stderr = run_cli(capsys, monkeypatch, "audit", root, "--recipe", "ph2:task=mel")
+    assert code == 2 and "unknown ph2 task 'mel'" in stderr and len(stderr.strip().splitlines()) == 1
+    study = parse_study({"name": "s", "data": {"path": str(root), "recipe": "ph2:task=melanoma"}, "seeds": [0]})
+    assert study.data["recipe"] == "ph2:task=melanoma"

@@ -2,7 +2,9 @@
 
 A recipe is data (a name and a loader); its options are the loader's keyword-only parameters.
 ``load_recipe("brain-tumor-mri", root, classes="4")`` is what ``open_source(root, recipe=...)``
-calls. Every loader documents the release layout it assumes.
+calls. Every loader documents the release layout it assumes. Wherever a recipe is named by one
+string (``--recipe``, ``data.recipe`` of a study or run YAML), its options follow the name after
+colons: ``ph2:task=melanoma``, ``mimic-cxr:finding=Edema:views=PA,AP``.
 """
 
 from pathlib import Path
@@ -40,14 +42,30 @@ RECIPES: dict[str, Recipe] = {
     )
 }
 
-__all__ = ["RECIPES", "Recipe", "load_recipe"]
+__all__ = ["RECIPES", "Recipe", "load_recipe", "parse_recipe"]
+
+
+def parse_recipe(spec: str) -> tuple[str, dict[str, str]]:
+    """``"ph2:task=melanoma"`` -> ``("ph2", {"task": "melanoma"})``: a recipe name and the options written after it,
+    each ``:key=value`` (a value may hold commas, as ``views=PA,AP``)."""
+    name, *items = str(spec).split(":")
+    options: dict[str, str] = {}
+    for item in items:
+        key, equals, value = (part.strip() for part in item.partition("="))
+        if not (equals and key and value):
+            raise DataError(f"recipe '{spec}': option '{item}' is not key=value (e.g. ph2:task=melanoma)")
+        if key in options:
+            raise DataError(f"recipe '{spec}': option '{key}' given twice")
+        options[key] = value
+    return name.strip(), options
 
 
 def load_recipe(name: str, root: Path, **options) -> DataSource:
     """Open the dataset at ``root`` with the recipe ``name``.
 
     Args:
-        name: a key of ``RECIPES``.
+        name: a key of ``RECIPES``, optionally followed by options (``ph2:task=melanoma``, see
+            :func:`parse_recipe`).
         root: the dataset's release folder (see the recipe's docstring for the layout).
         **options: the recipe's options; an option given as None takes its default.
 
@@ -56,8 +74,12 @@ def load_recipe(name: str, root: Path, **options) -> DataSource:
             missing or malformed. Files named by the release's metadata but absent are not errors:
             they are left out and listed in ``DataSource.skipped``.
     """
+    name, given = parse_recipe(name)
     recipe = RECIPES[choice("recipe", name, RECIPES)]
     options = {key: value for key, value in options.items() if value is not None}
+    if twice := sorted(set(given) & set(options)):
+        raise DataError(f"recipe '{name}': option '{twice[0]}' given twice")
+    options |= given
     unknown = sorted(set(options) - set(recipe.options))
     if unknown:
         valid = ", ".join(recipe.options) or "none"
