@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from medattn.features.usage import FEATURES_JSON
 from medattn.study.config import parse_study
+from medattn.study.results import FEATURES_JSON
 from medattn.study.runner import run_study
 
 from ..cli_helpers import run_cli

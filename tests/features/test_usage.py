@@ -6,8 +6,8 @@ import pytest
 from statsmodels.stats.multitest import multipletests
 
 from medattn.errors import ConfigError
-from medattn.features.usage import ModelOutputs, decision_mark, feature_usage
-from medattn.study.results import Predictions
+from medattn.features.usage import ModelOutputs, feature_usage
+from medattn.study.results import Predictions, decision_mark
 
 N = 300
 

@@ -8,7 +8,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from medattn.cli.output import console, emit
-from medattn.features.usage import FEATURES_JSON, decision_mark
+from medattn.study.results import FEATURES_JSON, decision_mark
 
 
 def features_command(

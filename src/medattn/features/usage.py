@@ -36,7 +36,6 @@ from medattn.study.stats import holm
 
 ALPHA = 0.01
 PERMUTATION_TESTS = ("chsic", "cmiknn")  # p-values from permutations (RCoT: from its null distribution)
-FEATURES_JSON = "features.json"  # the result file; the study report reads STUDY/features.json
 MIN_ROWS = 20
 CLIP = 1e-7
 
@@ -163,10 +162,3 @@ def _majority(p_values: dict, alpha: float) -> bool:
     """More than half of the tests reject independence at ``alpha``."""
     rejections = sum(p < alpha for p in p_values.values())
     return rejections * 2 > len(p_values)
-
-
-def decision_mark(row: dict) -> str:
-    """``✓ [✗]``: the raw majority decision and, in brackets, the Holm-adjusted one; ``-`` when not tested."""
-    if row["uses"] is None:
-        return "-"
-    return f"{'✓' if row['uses'] else '✗'} [{'✓' if row['uses_holm'] else '✗'}]"

@@ -29,6 +29,8 @@ from medattn.study.runner import RUNS, STORE, has_run_directory
 from medattn.study.store import RunRow, StudyStore
 from medattn.train.rundir import HISTORY
 
+FEATURES_JSON = "features.json"  # written by ``medattn features`` into the study folder; read by the report
+
 VALUE_COLUMNS = ("variant", "seed", "source", "metric", "value")
 
 
@@ -293,3 +295,11 @@ def read_history(run: StudyRun) -> pd.DataFrame | None:
     except (ValueError, OSError) as error:  # binary, truncated or empty (pandas' parser errors are ValueErrors)
         raise ConfigError(f"{path}: damaged history file ({' '.join(str(error).split())[:120]})") from None
     return None if history.empty else history
+
+
+def decision_mark(row: dict) -> str:
+    """``✓ [✗]`` for a row of ``features.json``: the raw majority decision and, in brackets, the Holm-adjusted one;
+    ``-`` when not tested."""
+    if row["uses"] is None:
+        return "-"
+    return f"{'✓' if row['uses'] else '✗'} [{'✓' if row['uses_holm'] else '✗'}]"

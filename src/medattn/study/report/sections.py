@@ -10,7 +10,6 @@ from pathlib import Path
 import pandas as pd
 
 from medattn.errors import ConfigError
-from medattn.features.usage import FEATURES_JSON, decision_mark
 from medattn.study.analysis import FPR_GRID, REGIME, StudyAnalysis, VariantComparison
 from medattn.study.explain_stage import EXPLAIN
 from medattn.study.report.document import (
@@ -32,7 +31,14 @@ from medattn.study.report.figures import FigureFolder, box_strip, ood_figure, re
 from medattn.study.report.planning import decide_section
 from medattn.study.report.reading import reading_section
 from medattn.study.report.summary import explanation_sources, forest_plot, summary_section
-from medattn.study.results import explanation_folders, higher_is_better, uniform_map_scores, variant_label
+from medattn.study.results import (
+    FEATURES_JSON,
+    decision_mark,
+    explanation_folders,
+    higher_is_better,
+    uniform_map_scores,
+    variant_label,
+)
 from medattn.study.runner import AUDIT
 
 UNIFORM_ROW = "uniform map (reference)"
