@@ -247,7 +247,7 @@ def test_cmiknn_neighbours_are_a_fraction_of_each_class_with_a_floor():
 
 def test_discrete_cmiknn_is_rosss_estimate_as_in_scikit_learn():
     """Within one class the discrete estimate is scikit-learn's mutual_info_classif kernel (Ross 2014) with
-    k = 0.4 of each level's size; over classes it is their size-weighted mean."""
+    k = 0.7 of each level's size by default; over classes it is their size-weighted mean."""
     from sklearn.feature_selection._mutual_info import _compute_mi_cd
 
     rng = np.random.default_rng(0)
@@ -255,9 +255,9 @@ def test_discrete_cmiknn_is_rosss_estimate_as_in_scikit_learn():
     level = np.concatenate([rng.permutation(np.repeat([0, 1, 2], 40)), rng.permutation(np.repeat([0, 1, 2], 20))])
     x = rng.standard_normal(180) + 0.8 * (level == 2)
     ranks = stats.rankdata(x)
-    # levels of 40 and of 20 points: k = 16 and 8 (scikit-learn takes one k per call, so the levels are equal)
+    # levels of 40 and of 20 points: k = 28 and 14 (scikit-learn takes one k per call, so the levels are equal)
     expected = np.average(
-        [_compute_mi_cd(ranks[z == c], level[z == c], k) for c, k in ((0, 16), (1, 8))], weights=[120, 60]
+        [_compute_mi_cd(ranks[z == c], level[z == c], k) for c, k in ((0, 28), (1, 14))], weights=[120, 60]
     )
     result = cmiknn(x, encode_feature(level.astype(str).astype(object)), z, permutations=1)
     assert result.statistic == pytest.approx(expected, rel=1e-9)
