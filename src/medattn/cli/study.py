@@ -47,7 +47,7 @@ def demo_command(
     force: Annotated[bool, Opt("--force", help="Use a folder made by another version of the demo.")] = False,
     as_json: Annotated[bool, Opt("--json", help="Print one JSON object (the finding under 'finding').")] = False,
 ) -> None:
-    """The demo study, about 80 s on 2 cores: resnet18 with and without CBAM, 3 seeds, on the synthetic
+    """The demo study, 80-120 s on 2 cores: resnet18 with and without CBAM, 3 seeds, on the synthetic
     lesion benchmark whose test split breaks the shortcut marker; Grad-CAM and saliency with their scores; the
     report. Ends with the report's path and the finding: the AUC lost where the marker is broken, and each map's
     relevance on the lesion beside a uniform map's. The full quickstart: medattn study quickstart."""
